@@ -1,0 +1,173 @@
+"""The manifest schema: finding it, the fast yes/no check, and detailed messages for invalid files.
+
+Valid files only pay for the generated validator (`palsync._schema_fast`); jsonschema is imported
+for files that fail it, to report every problem with its field path and a suggestion.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from palsync import _schema_fast
+from palsync.errors import Problem
+from palsync.fields import READ_ONLY_TOP_LEVEL
+from palsync.manifest import Manifest, Positions, dotted, is_yaml11_bool, positions_for
+
+SCHEMA_NAME = "pal.schema.json"
+
+
+def schema_path() -> Path:
+    """The schema inside an installed wheel, else the repository's `schemas/` directory."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "schemas" / SCHEMA_NAME, here.parent / "schemas" / SCHEMA_NAME):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"{SCHEMA_NAME} not found next to the palsync package")
+
+
+@cache
+def load_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(schema_path().read_text(encoding="utf-8"))
+    return schema
+
+
+def is_valid(document: Any) -> bool:
+    try:
+        _schema_fast.validate(document)
+    except _schema_fast.JsonSchemaValueException:
+        return False
+    return True
+
+
+def schema_problems(m: Manifest) -> list[Problem]:
+    """Every schema violation of one manifest, or none (fast) when it is valid."""
+    if is_valid(m.raw):
+        return []
+    import jsonschema  # only invalid files pay for it
+
+    validator = jsonschema.Draft202012Validator(load_schema())
+    positions = positions_for(m.path)
+    problems: list[Problem] = []
+    for error in validator.iter_errors(m.raw):
+        problems.extend(_describe(error, positions))
+    return problems
+
+
+def _pointer(parts: Any) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _name(pointer: str) -> str:
+    return dotted(pointer) or "document"
+
+
+def _describe(error: Any, positions: Positions) -> list[Problem]:
+    pointer = _pointer(error.absolute_path)
+    where = positions.locate(pointer)
+    name = _name(pointer)
+    validator = error.validator
+    schema = error.schema
+    instance = error.instance
+
+    if validator == "additionalProperties":
+        known = list(schema.get("properties", {}))
+        problems = []
+        for key in sorted(set(instance) - set(known)):
+            child = pointer + "/" + key.replace("~", "~0").replace("/", "~1")
+            loc = positions.locate(child, at_key=True)
+            if pointer == "" and key in READ_ONLY_TOP_LEVEL:
+                hint = " (to pin a PAL, use x-palsync.pal_id)" if key in ("pal_id", "persona_id") \
+                    else ""
+                message = f"{_name(child)}: read-only field set by the server; remove it{hint}"
+            else:
+                close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+                suggestion = f"; did you mean `{close[0]}`?" if close else ""
+                message = f"{_name(child)}: unknown key{suggestion}"
+            problems.append(Problem(loc, message, pointer=child, code="unknown-key"))
+        return problems
+
+    if validator == "type":
+        expected = schema["type"]
+        text = positions.plain_text(pointer)
+        if expected == "string" and isinstance(instance, bool) and is_yaml11_bool(text):
+            message = (f"{name}: `{text}` is read as the boolean {str(instance).lower()} "
+                       f"(YAML 1.1); quote it: \"{text}\"")
+        else:
+            message = f"{name}: expected {_type_words(expected)}, got {_json_type(instance)}"
+        return [Problem(where, message, pointer=pointer, code="type")]
+
+    if validator == "enum":
+        values = schema["enum"]
+        close = difflib.get_close_matches(str(instance), [str(v) for v in values], n=1)
+        suggestion = f"; did you mean `{close[0]}`?" if close else ""
+        shown = ", ".join(str(v) for v in values)
+        return [Problem(where, f"{name}: {_short(instance)} is not one of: {shown}{suggestion}",
+                        pointer=pointer, code="enum")]
+
+    if validator == "pattern":
+        examples = schema.get("examples")
+        like = f" (like {examples[0]})" if examples else f" (must match {schema['pattern']})"
+        return [Problem(where, f"{name}: {_short(instance)} is not a valid value{like}",
+                        pointer=pointer, code="pattern")]
+
+    if validator == "anyOf":
+        options = []
+        for branch in schema["anyOf"]:
+            if "enum" in branch:
+                options.extend(repr(v) for v in branch["enum"])
+            elif "type" in branch:
+                options.append(_type_words(branch["type"]))
+        if "a string" in options:  # an open enum: the known values are only suggestions
+            options = [o for o in options if not o.startswith("'")]
+        text = positions.plain_text(pointer)
+        extra = ""
+        if isinstance(instance, bool) and is_yaml11_bool(text):
+            extra = f" (`{text}` is read as a boolean in YAML 1.1; quote it)"
+        return [Problem(where, f"{name}: expected {' or '.join(options)}, got "
+                        f"{_json_type(instance)}{extra}", pointer=pointer, code="type")]
+
+    limits = {
+        "maxItems": "at most {} items",
+        "minItems": "at least {} items",
+        "maxLength": "at most {} characters",
+        "minLength": "at least {} characters",
+        "minimum": "at least {}",
+        "maximum": "at most {}",
+    }
+    if validator in limits:
+        rule = limits[validator].format(error.validator_value)
+        return [Problem(where, f"{name}: must be {rule}", pointer=pointer, code="limit")]
+    if validator == "uniqueItems":
+        return [Problem(where, f"{name}: items must be unique", pointer=pointer, code="limit")]
+    return [Problem(where, f"{name}: {error.message}", pointer=pointer, code=str(validator))]
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    return "mapping"
+
+
+def _type_words(expected: Any) -> str:
+    words = {"object": "a mapping", "array": "a list", "string": "a string",
+             "boolean": "a boolean (true/false)", "number": "a number", "integer": "an integer"}
+    if isinstance(expected, list):
+        return " or ".join(words.get(t, t) for t in expected)
+    return words.get(expected, str(expected))

@@ -1,0 +1,176 @@
+"""Checks beyond the schema, and the whole `validate` stage: paths → manifests + problems.
+
+Semantic rules (DESIGN section 3) that JSON Schema cannot express: pipeline and face rules,
+literal secrets, `${VAR}` syntax and unset variables, legacy names, pinned stock PALs, duplicates
+across files. Offline: no network, no credentials.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from palsync.errors import Problem
+from palsync.fields import (
+    LEGACY_LAYER,
+    LEGACY_TOP_LEVEL,
+    STOCK_PAL_IDS,
+    is_secret_pointer,
+)
+from palsync.manifest import Manifest, dotted, iter_strings, load_paths, references
+from palsync.schema import schema_problems
+
+
+def validate_paths(
+    paths: Sequence[str], env: Mapping[str, str] | None = None
+) -> tuple[list[Manifest], list[Problem]]:
+    """Load and check every manifest under `paths`; problems sorted by file, line, column."""
+    manifests, problems = load_paths(paths)
+    problems = problems + check(manifests, env)
+    problems.sort(key=Problem.sort_key)
+    return manifests, problems
+
+
+def check(manifests: Sequence[Manifest], env: Mapping[str, str] | None = None) -> list[Problem]:
+    environ = os.environ if env is None else env
+    problems: list[Problem] = []
+    for m in manifests:
+        problems.extend(schema_problems(m))
+        problems.extend(semantic_problems(m, environ))
+    problems.extend(_duplicate_names(manifests))
+    return problems
+
+
+def _error(m: Manifest, pointer: str, message: str, code: str) -> Problem:
+    return Problem(m.locate(pointer), message, pointer=pointer, code=code)
+
+
+def _warning(m: Manifest, pointer: str, message: str, code: str) -> Problem:
+    return Problem(m.locate(pointer), message, severity="warning", pointer=pointer, code=code)
+
+
+def semantic_problems(m: Manifest, env: Mapping[str, str]) -> list[Problem]:
+    raw, body = m.raw, m.body
+    problems: list[Problem] = []
+
+    for old, new in LEGACY_TOP_LEVEL.items():
+        if old in raw:
+            if new in raw:
+                problems.append(_error(m, "/" + old, f"{old}: both `{old}` and `{new}` are set; "
+                                       f"keep only `{new}`", "legacy"))
+            else:
+                problems.append(_warning(m, "/" + old, f"{old}: legacy name; use `{new}`",
+                                         "legacy"))
+    layers_raw = raw.get("layers")
+    for (layer, old), new in LEGACY_LAYER.items():
+        section = layers_raw.get(layer) if isinstance(layers_raw, dict) else None
+        if isinstance(section, dict) and old in section:
+            where = f"/layers/{layer}/{old}"
+            if new in section:
+                problems.append(_error(m, where, f"{dotted(where)}: both `{old}` and `{new}` are "
+                                       f"set; keep only `{new}`", "legacy"))
+            else:
+                problems.append(_warning(m, where, f"{dotted(where)}: legacy name; use `{new}`",
+                                         "legacy"))
+
+    face = body.get("default_face_id")
+    if face in (None, ""):
+        problems.append(_error(m, "", "default_face_id: missing; every PAL needs a default face "
+                               "(e.g. the stock face r90bbd427f71)", "required"))
+    mode = body.get("pipeline_mode", "full")
+    if mode == "full" and not body.get("system_prompt"):
+        where = "/pipeline_mode" if "pipeline_mode" in body else ""
+        problems.append(_error(m, where, "system_prompt: required when pipeline_mode is `full` "
+                               "(the default); set one or use pipeline_mode: echo", "required"))
+    layers = body.get("layers")
+    conferencing = layers.get("conferencing") if isinstance(layers, dict) else None
+    if conferencing is not None:
+        if face in (None, ""):
+            problems.append(_error(m, "/layers/conferencing", "layers.conferencing: needs "
+                                   "default_face_id (the API refuses it otherwise)", "required"))
+        if mode == "echo":
+            problems.append(_error(m, "/layers/conferencing", "layers.conferencing: needs the "
+                                   "`full` pipeline, not echo", "conflict"))
+
+    pinned = m.settings.pal_id
+    if pinned in STOCK_PAL_IDS:
+        problems.append(_error(m, "/x-palsync/pal_id", f"x-palsync.pal_id: {pinned} is a stock "
+                               "Tavus PAL; pal-sync never manages stock or template PALs", "stock"))
+
+    problems.extend(_reference_problems(m, env))
+    return problems
+
+
+def _reference_problems(m: Manifest, env: Mapping[str, str]) -> list[Problem]:
+    problems: list[Problem] = []
+    secret_seen: set[str] = set()
+    for pointer, text in iter_strings(m.body):
+        refs = references(text, pointer)
+        secret = is_secret_pointer(pointer)
+        name = dotted(pointer)
+        if secret:
+            secret_seen.add(pointer)
+            named = [r for r in refs if r.name]
+            if not named:
+                problems.append(_error(
+                    m, pointer, f"{name}: literal secret; write a reference such as "
+                    f"${{{_suggest_var(m.key, pointer)}}} and set that variable in the environment",
+                    "literal-secret"))
+            elif any(r.default for r in named):
+                problems.append(_error(m, pointer, f"{name}: a secret reference must not carry a "
+                                       "literal default (${NAME:-...})", "literal-secret"))
+        for ref in refs:
+            if ref.name is None:
+                problems.append(_error(m, pointer, f"{name}: malformed reference; write ${{NAME}} "
+                                       "or ${NAME:-default} (use $$ for a literal $)",
+                                       "interpolation"))
+            elif ref.default is None and ref.name not in env:
+                problems.append(_warning(m, pointer, f"{name}: ${{{ref.name}}} is not set in this "
+                                         "environment (needed at plan/apply time)",
+                                         "unset-variable"))
+    problems.extend(_secret_shape_problems(m, secret_seen))
+    return problems
+
+
+def _secret_shape_problems(m: Manifest, seen: set[str]) -> list[Problem]:
+    """A secret that is not a string (say a number) is a literal secret as well."""
+    problems = []
+    layers = m.body.get("layers")
+    if not isinstance(layers, dict):
+        return problems
+    candidates: list[tuple[str, Any]] = []
+    for layer in ("llm", "tts"):
+        section = layers.get(layer)
+        if isinstance(section, dict) and "api_key" in section:
+            candidates.append((f"/layers/{layer}/api_key", section["api_key"]))
+    headers = layers.get("llm", {}).get("headers") if isinstance(layers.get("llm"), dict) else None
+    if isinstance(headers, dict):
+        candidates.extend((f"/layers/llm/headers/{k}", v) for k, v in headers.items())
+    for pointer, value in candidates:
+        if pointer not in seen and value is not None and not isinstance(value, str):
+            problems.append(_error(m, pointer, f"{dotted(pointer)}: literal secret; write a "
+                                   f"reference such as ${{{_suggest_var(m.key, pointer)}}}",
+                                   "literal-secret"))
+    return problems
+
+
+def _suggest_var(key: str, pointer: str) -> str:
+    parts = [key] + [p for p in pointer.split("/") if p and p != "layers"]
+    return "_".join("".join(c if c.isalnum() else "_" for c in p).upper() for p in parts)
+
+
+def _duplicate_names(manifests: Sequence[Manifest]) -> list[Problem]:
+    problems: list[Problem] = []
+    first: dict[str, Manifest] = {}
+    for m in manifests:
+        name = m.body.get("pal_name")
+        if not isinstance(name, str) or not name:
+            continue
+        if name in first:
+            problems.append(_error(m, "/pal_name", f"pal_name: {name!r} is also used by "
+                                   f"{first[name].path}; names must be unique to tell PALs apart",
+                                   "duplicate-name"))
+        else:
+            first[name] = m
+    return problems
