@@ -244,6 +244,7 @@ voice_settings = obj(
             {
                 "type": "string",
                 "pattern": "^(anger|positivity|surprise|sadness|curiosity)(:(low|medium|high))?$",
+                "examples": ["positivity:high", "curiosity"],
             },
         ),
         "stability": {"type": "number", "minimum": 0, "maximum": 1,
@@ -293,6 +294,7 @@ conferencing = obj(
             "Globally unique, stored lower-case; `botN` is reserved.",
             minLength=2,
             pattern=f"^(?:[a-zA-Z0-9][a-zA-Z0-9._-]*[a-zA-Z0-9]|{REF})$",
+            examples=["acme-assistant"],
         ),
         "allowlist": strings(
             "Emails or regexes allowed to invite the PAL (e.g. `.*@acme\\.com`); empty = anyone."

@@ -52,7 +52,8 @@ class JsonSchemaValuesException(JsonSchemaValueException):
 def generate() -> str:
     schema = json.loads((ROOT / "schemas" / "pal.schema.json").read_text(encoding="utf-8"))
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"
-    code = fastjsonschema.compile_to_code(schema)
+    # use_default=False: the generated code must never fill defaults into the checked document.
+    code = fastjsonschema.compile_to_code(schema, use_default=False)
     lines = [
         line
         for line in code.splitlines()
