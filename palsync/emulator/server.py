@@ -1,0 +1,363 @@
+"""HTTP for the emulator: a threaded loopback server, routing, auth, faults, admin endpoints."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from palsync.emulator.faults import FaultRule, Faults, RequestLog
+from palsync.emulator.rules import ApiFailure, bad_request
+from palsync.emulator.store import Store
+
+Response = tuple[int, Any]
+MAX_BODY = 5 * 1024 * 1024
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 1024
+    emulator: Emulator
+
+
+def _int(query: dict[str, list[str]], name: str, default: int) -> int:
+    try:
+        return int(query.get(name, [default])[0])
+    except ValueError:
+        raise bad_request(f"Invalid {name}") from None
+
+
+def _page(items: list[Any], query: dict[str, list[str]], cap: int, base: int) -> dict[str, Any]:
+    limit = max(1, min(_int(query, "limit", 10), cap))
+    page = max(base, _int(query, "page", base))
+    start = (page - base) * limit
+    return {"data": items[start : start + limit], "total_count": len(items)}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet; the RequestLog records
+        pass
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _send(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
+        payload = b"" if body is None or status in (204, 304) else json.dumps(body).encode()
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if status not in (204, 304):
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if payload:
+            self.wfile.write(payload)
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _read_body(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            raise ApiFailure(413, {"message": "Request body too large"})
+        raw = self.rfile.read(length) if length else b""
+        if not raw:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise bad_request("Request body is not valid JSON") from None
+
+    def _handle(self, method: str) -> None:
+        emulator = self.server.emulator
+        split = urlsplit(self.path)
+        path, query = split.path.rstrip("/") or "/", parse_qs(split.query)
+        status = 500
+        try:
+            body = self._read_body() if method in ("POST", "PATCH", "PUT") else None
+        except ApiFailure as failure:
+            self._send(failure.status, failure.body)
+            emulator.log.record(method, self.path, failure.status)
+            return
+        if emulator.faults.latency and not path.startswith("/_emulator"):
+            time.sleep(emulator.faults.latency)
+        rule = emulator.faults.match(method, path)
+        if rule is not None and rule.kind == "delay":
+            time.sleep(rule.seconds)
+            rule = None
+        if rule is not None and rule.kind == "drop":
+            emulator.log.record(method, self.path, 0)
+            self._drop()
+            return
+        if rule is not None and rule.kind == "status":
+            headers = {"Retry-After": rule.retry_after} if rule.status == 429 and \
+                rule.retry_after is not None else {}
+            message = "Too many requests" if rule.status == 429 else "Service unavailable"
+            self._send(rule.status, {"message": message}, headers)
+            emulator.log.record(method, self.path, rule.status)
+            return
+        if rule is not None and rule.kind == "maker_conflict" and method == "PATCH" and \
+                query.get("force", [""])[0] != "true":
+            self._send(409, {"conflict": "maker_changes",
+                             "message": "This PAL has unpublished changes in PAL Maker."})
+            emulator.log.record(method, self.path, 409)
+            return
+        try:
+            if not path.startswith("/_emulator"):
+                self._authenticate()
+            status, payload = emulator.route(method, path, query, body)
+        except ApiFailure as failure:
+            status, payload = failure.status, failure.body
+        except Exception as err:  # a bug in the emulator must still answer
+            status, payload = 500, {"message": f"emulator error: {type(err).__name__}: {err}"}
+        emulator.log.record(method, self.path, status)
+        if rule is not None and rule.kind == "drop_after_commit":
+            self._drop()
+            return
+        self._send(status, payload)
+
+    def _authenticate(self) -> None:
+        key = self.headers.get("x-api-key")
+        expected = self.server.emulator.api_key
+        if not key or (expected is not None and key != expected):
+            raise ApiFailure(401, {"message": "Invalid access token"})
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+
+class Emulator:
+    """A faithful local Tavus API on loopback. Use as a context manager or start()/stop()."""
+
+    def __init__(self, state_file: str | Path | None = None, api_key: str | None = None,
+                 latency: float = 0.0, seed: bool = True, page_cap: int = 100):
+        self.state_file = Path(state_file) if state_file else None
+        self.api_key = api_key
+        self.page_cap = page_cap
+        self.store = Store(seed=seed)
+        self.faults = Faults(latency)
+        self.log = RequestLog()
+        self._server: _Server | None = None
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+        if self.state_file and self.state_file.exists():
+            self.store.load_json(json.loads(self.state_file.read_text(encoding="utf-8")))
+        self._routes: list[tuple[str, re.Pattern[str], Callable[..., Response]]] = [
+            (m, re.compile(p), f) for m, p, f in self._route_table()
+        ]
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self._server = _Server((host, port), Handler)
+        self._server.emulator = self
+        serve = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                 name="emulator", daemon=True)
+        serve.start()
+        self._threads.append(serve)
+        if self.state_file:
+            flush = threading.Thread(target=self._flush_loop, name="emulator-flush", daemon=True)
+            flush.start()
+            self._threads.append(flush)
+        return self.url
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "emulator not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        for thread in self._threads:
+            thread.join(timeout=2)
+        self._threads = []
+        self.flush()
+
+    def __enter__(self) -> Emulator:
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def flush(self) -> None:
+        if self.state_file and self.store.dirty:
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            self.store.save(self.state_file)
+
+    def _flush_loop(self) -> None:
+        while not self._stopping.wait(0.2):
+            self.flush()
+
+    # ------------------------------------------------------------------ test API
+
+    def request_counts(self) -> dict[str, int]:
+        return self.log.counts()
+
+    def requests(self) -> list[tuple[str, str, int]]:
+        return list(self.log.entries)
+
+    def add_fault(self, **kwargs: Any) -> FaultRule:
+        return self.faults.add(FaultRule(**kwargs))
+
+    # ------------------------------------------------------------------ routing
+
+    def route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> Response:
+        for route_method, pattern, handler in self._routes:
+            match = pattern.fullmatch(path)
+            if match and route_method == method:
+                return handler(query, body, *match.groups())
+        if any(p.fullmatch(path) for _, p, _ in self._routes):
+            return 405, {"message": "Method not allowed"}
+        return 404, {"message": "Not found"}
+
+    def _route_table(self) -> list[tuple[str, str, Callable[..., Response]]]:
+        s = self.store
+        pal = r"/v2/(pals|personas)"
+        one = pal + r"/([^/]+)"
+
+        def legacy(kind: str) -> bool:
+            return kind == "personas"
+
+        def list_pals(q: Any, _b: Any, kind: str) -> Response:
+            filter_name = "persona_type" if legacy(kind) else "pal_type"
+            pal_type = (q.get(filter_name) or q.get("pal_type") or [None])[0]
+            limit = max(1, min(_int(q, "limit", 10), self.page_cap))
+            page = max(1, _int(q, "page", 1))
+            return 200, s.list_pals(pal_type, limit, page, legacy(kind))
+
+        def patch(q: Any, b: Any, kind: str, pal_id: str) -> Response:
+            force = q.get("force", [""])[0] == "true"
+            return s.patch_pal(pal_id, b, force, legacy(kind))
+
+        def delete(_q: Any, _b: Any, kind: str, pal_id: str) -> Response:
+            s.delete_pal(pal_id)
+            return 204, None
+
+        def faces(q: Any, _b: Any) -> Response:
+            kind = (q.get("face_type") or q.get("replica_type") or [None])[0]
+            verbose = q.get("verbose", ["false"])[0] == "true"
+            return 200, _page(s.list_faces(kind, verbose), q, self.page_cap, 1)
+
+        def face(q: Any, _b: Any, face_id: str) -> Response:
+            found = [f for f in s.list_faces(None, True) if f["face_id"] == face_id]
+            if not found:
+                raise ApiFailure(404, {"error": "Invalid replica_uuid"})
+            return 200, found[0]
+
+        def objectives(q: Any, _b: Any) -> Response:
+            with s.lock:
+                items = list(s.objectives.values())
+            return 200, _page(items, q, self.page_cap, 1)
+
+        def objective(_q: Any, _b: Any, oid: str) -> Response:
+            with s.lock:
+                if oid not in s.objectives:
+                    raise ApiFailure(404, {"error": "Invalid objectives_id"})
+                return 200, {"data": dict(s.objectives[oid])}
+
+        def guardrails(q: Any, _b: Any) -> Response:
+            with s.lock:
+                if q.get("legacy", ["true"])[0] == "false":
+                    items = list(s.guardrails.values())
+                else:
+                    items = list(s.guardrail_sets.values())
+            return 200, _page(items, q, self.page_cap, 1)
+
+        def guardrail(_q: Any, _b: Any, gid: str) -> Response:
+            with s.lock:
+                found = s.guardrail_sets.get(gid) or s.guardrails.get(gid)
+            if found is None:
+                raise ApiFailure(404, {"error": "Invalid guardrails_id"})
+            return 200, {"data": found}
+
+        def documents(q: Any, _b: Any) -> Response:
+            with s.lock:
+                items = list(s.documents.values())
+            result = _page(items, q, self.page_cap, 0)
+            result["page"] = max(0, _int(q, "page", 0))
+            result["limit"] = max(1, min(_int(q, "limit", 10), self.page_cap))
+            return 200, result
+
+        def document(_q: Any, _b: Any, did: str) -> Response:
+            with s.lock:
+                found = s.documents.get(did)
+            if found is None:
+                raise ApiFailure(404, {"error": "Invalid document_id"})
+            return 200, found
+
+        return [
+            ("POST", pal, lambda q, b, k: (200, s.create_pal(b, legacy(k)))),
+            ("GET", pal, list_pals),
+            ("GET", one, lambda q, b, k, i: (200, s.get_pal(i, legacy(k)))),
+            ("PATCH", one, patch),
+            ("DELETE", one, delete),
+            ("GET", r"/v2/(?:faces|replicas)", faces),
+            ("POST", r"/v2/(?:faces|replicas)", lambda q, b: (200, s.create_face(b))),
+            ("GET", r"/v2/(?:faces|replicas)/([^/]+)", face),
+            ("GET", r"/v2/objectives", objectives),
+            ("POST", r"/v2/objectives", lambda q, b: (200, s.create_objectives(b))),
+            ("GET", r"/v2/objectives/([^/]+)", objective),
+            ("GET", r"/v2/guardrails", guardrails),
+            ("POST", r"/v2/guardrails", lambda q, b: (200, s.create_guardrail(b))),
+            ("GET", r"/v2/guardrails/([^/]+)", guardrail),
+            ("GET", r"/v2/documents", documents),
+            ("POST", r"/v2/documents", lambda q, b: (200, s.create_document(b))),
+            ("GET", r"/v2/documents/([^/]+)", document),
+            # admin (tests and demos from another process)
+            ("POST", r"/_emulator/faults", self._admin_faults),
+            ("DELETE", r"/_emulator/faults", lambda q, b: (self.faults.clear(), (204, None))[1]),
+            ("GET", r"/_emulator/requests",
+             lambda q, b: (200, {"counts": self.log.counts(), "log": self.log.entries})),
+            ("DELETE", r"/_emulator/requests", lambda q, b: (self.log.clear(), (204, None))[1]),
+            ("POST", r"/_emulator/reset", self._admin_reset),
+            ("GET", r"/_emulator/pals", lambda q, b: (200, {"data": s.user_pals()})),
+            ("POST", r"/_emulator/maker-draft/([^/]+)",
+             lambda q, b, i: (s.set_maker_draft(i, True), (204, None))[1]),
+        ]
+
+    def _admin_faults(self, _q: Any, body: Any) -> Response:
+        try:
+            self.faults.configure(body or {})
+        except (TypeError, ValueError) as err:
+            raise bad_request(f"bad fault spec: {err}") from None
+        return 204, None
+
+    def _admin_reset(self, _q: Any, _b: Any) -> Response:
+        self.store = Store(seed=True)
+        self._routes = [(m, re.compile(p), f) for m, p, f in self._route_table()]
+        self.faults.clear()
+        self.log.clear()
+        return 204, None

@@ -1,0 +1,415 @@
+"""The emulated account: PALs, faces, objectives, guardrails, documents; thread-safe; persisted.
+
+Every operation validates like the real API and answers with the real API's shapes, including the
+unpleasant parts: server-filled defaults, masked secrets, 304 on no-op patches, stock PALs.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import secrets
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jsonpatch
+import jsonpointer
+
+from palsync.emulator.rules import (
+    RESERVED_USERNAME,
+    USERNAME,
+    ApiFailure,
+    bad_request,
+    check_fields,
+    fill_defaults,
+    legacy_path,
+    mask_secrets,
+    normalise_legacy,
+    to_legacy,
+)
+
+STOCK_PALS = [
+    ("p1af207b8189", "Sales Coach", False),
+    ("paaee96e4f87", "Customer Support", False),
+    ("pdac61133ac5", "Interviewer", False),
+    ("pcb7a34da5fe", "Sales Development Rep (Anna)", False),
+    ("pa5ad6596ef5", "Healthcare Intake", True),
+    ("pe13ed370726", "AI Interviewer", True),
+    ("pdced222244b", "Default", False),
+]
+STOCK_FACES = [
+    ("r90bbd427f71", "Anna"),
+    ("rfe12d8b9597", "Olivia"),
+    ("r8495a788aa1", "Lee"),
+    ("rbb3d627a705", "Mateo"),
+    ("r5f0577fc829", "Lucas - Studio"),
+]
+USER_FACES = [("rf4e9d9790f0", "My Face"), ("r5dc7c7d0bcb", "Team Face")]
+PATCH_OPS = {"add", "remove", "replace", "copy", "move", "test"}
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_id(prefix: str, hex_digits: int) -> str:
+    return prefix + secrets.token_hex((hex_digits + 1) // 2)[:hex_digits]
+
+
+class Store:
+    def __init__(self, seed: bool = True):
+        self.lock = threading.RLock()
+        self.pals: dict[str, dict[str, Any]] = {}  # pal_id -> {"doc":..., "meta":...}
+        self.user_ids: list[str] = []
+        self.faces: dict[str, dict[str, Any]] = {}
+        self.objectives: dict[str, dict[str, Any]] = {}
+        self.guardrails: dict[str, dict[str, Any]] = {}
+        self.guardrail_sets: dict[str, dict[str, Any]] = {}
+        self.documents: dict[str, dict[str, Any]] = {}
+        self.maker_drafts: set[str] = set()
+        self.dirty = False
+        if seed:
+            self._seed()
+
+    # ---------------------------------------------------------------------------- seed / state
+
+    def _seed(self) -> None:
+        stamp = "2026-01-01T00:00:00Z"
+        for pal_id, name, template in STOCK_PALS:
+            doc = {"pal_name": name, "system_prompt": f"You are {name}.", "pipeline_mode": "full",
+                   "default_face_id": "r90bbd427f71", "layers": {"llm": {"model": "tavus-glm-4.7"}}}
+            if template:
+                doc["is_template"] = True
+            self.pals[pal_id] = {"doc": doc, "meta": {"created_at": stamp, "updated_at": stamp,
+                                                      "pal_type": "system"}}
+        for face_id, name in STOCK_FACES:
+            self.faces[face_id] = self._face(face_id, name, "system", stamp)
+        for face_id, name in USER_FACES:
+            self.faces[face_id] = self._face(face_id, name, "user", stamp)
+        self.objectives["o12345"] = {
+            "objectives_id": "o12345", "objective_name": "collect_contact_details",
+            "objective_prompt": "Ask for the user's email address.", "confirmation_mode": "auto",
+            "output_variables": ["email"], "modality": "verbal", "created_at": stamp,
+            "updated_at": stamp}
+        self.guardrails["g1234567890ab"] = {
+            "uuid": "g1234567890ab", "guardrail_name": "no_medical_advice",
+            "guardrail_prompt": "Never give medical advice.", "modality": "verbal",
+            "callback_url": "", "tags": ["safety", "support"], "app_message": True,
+            "created_at": stamp, "updated_at": stamp}
+        item = {"uuid": "g0a1b2c3d4e5f", "guardrail_name": "no_pricing",
+                "guardrail_prompt": "Never quote prices.", "modality": "verbal", "callback_url": ""}
+        self.guardrails[item["uuid"]] = {**item, "tags": [], "app_message": True,
+                                         "created_at": stamp, "updated_at": stamp}
+        self.guardrail_sets["g12345"] = {"guardrails_id": "g12345", "guardrails_name": "Sales rules",
+                                         "status": "active", "data": [item], "created_at": stamp}
+        self.documents["d1234567890"] = {
+            "document_id": "d1234567890", "document_name": "Product FAQ",
+            "document_url": "https://example.com/faq.pdf", "status": "ready", "progress": 100,
+            "tags": ["faq"], "created_at": stamp, "updated_at": stamp, "callback_url": None,
+            "error_message": None}
+
+    @staticmethod
+    def _face(face_id: str, name: str, kind: str, stamp: str) -> dict[str, Any]:
+        return {"face_id": face_id, "face_name": name, "status": "completed",
+                "training_progress": "100/100", "thumbnail_video_url": "", "face_type": kind,
+                "model_name": "phoenix-4", "created_at": stamp, "updated_at": stamp,
+                "error_message": None}
+
+    def to_json(self) -> dict[str, Any]:
+        with self.lock:
+            return {"pals": self.pals, "user_ids": self.user_ids, "faces": self.faces,
+                    "objectives": self.objectives, "guardrails": self.guardrails,
+                    "guardrail_sets": self.guardrail_sets, "documents": self.documents,
+                    "maker_drafts": sorted(self.maker_drafts)}
+
+    def load_json(self, data: dict[str, Any]) -> None:
+        with self.lock:
+            for name in ("pals", "user_ids", "faces", "objectives", "guardrails",
+                         "guardrail_sets", "documents"):
+                setattr(self, name, data[name])
+            self.maker_drafts = set(data.get("maker_drafts", []))
+
+    def save(self, path: Path) -> None:
+        with self.lock:
+            text = json.dumps(self.to_json(), separators=(",", ":"))
+            self.dirty = False
+        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+
+    # ------------------------------------------------------------------------------ test API
+
+    def user_pals(self) -> list[dict[str, Any]]:
+        """Stored user PALs, unmasked, with their ids (for tests: count, duplicates)."""
+        with self.lock:
+            return [{"pal_id": i, **copy.deepcopy(self.pals[i]["doc"])} for i in self.user_ids]
+
+    def pals_named(self, name: str) -> list[dict[str, Any]]:
+        return [p for p in self.user_pals() if p.get("pal_name") == name]
+
+    def get(self, pal_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            entry = self.pals.get(pal_id)
+            return None if entry is None else {"pal_id": pal_id, **copy.deepcopy(entry["doc"])}
+
+    def set_maker_draft(self, pal_id: str, present: bool = True) -> None:
+        with self.lock:
+            (self.maker_drafts.add if present else self.maker_drafts.discard)(pal_id)
+
+    def edit(self, pal_id: str, doc: dict[str, Any]) -> None:
+        """Replace a PAL's document behind the API's back (a dashboard edit, for drift tests)."""
+        with self.lock:
+            entry = self.pals[pal_id]
+            fill_defaults(doc)
+            entry["doc"] = doc
+            entry["meta"]["updated_at"] = now()
+            self.dirty = True
+
+    # --------------------------------------------------------------------------------- PALs
+
+    def render(self, pal_id: str, legacy: bool = False) -> dict[str, Any]:
+        entry = self.pals[pal_id]
+        doc = copy.deepcopy(entry["doc"])
+        mask_secrets(doc)
+        meta = entry["meta"]
+        out: dict[str, Any] = {"pal_id": pal_id, **doc, "pal_type": meta["pal_type"],
+                               "created_at": meta["created_at"], "updated_at": meta["updated_at"]}
+        username = doc.get("layers", {}).get("conferencing", {}).get("username")
+        if username:
+            out["conferencing_email"] = f"{username}@tavusinvite.com"
+        return to_legacy(out) if legacy else out
+
+    def _validate(self, doc: dict[str, Any], pal_id: str | None, require_face: bool) -> None:
+        check_fields(doc)
+        face = doc.get("default_face_id")
+        if require_face and not face:
+            raise bad_request("default_face_id is required")
+        if face and face not in self.faces:
+            raise bad_request("Invalid face_id")
+        mode = doc.get("pipeline_mode", "full")
+        if mode == "full" and not doc.get("system_prompt"):
+            raise bad_request("system_prompt is required when pipeline_mode is full")
+        if doc.get("objectives_id") and doc["objectives_id"] not in self.objectives:
+            raise bad_request("Invalid objectives_id")
+        if doc.get("guardrails_id") and doc["guardrails_id"] not in self.guardrail_sets:
+            raise bad_request("Invalid guardrails_id")
+        for gid in doc.get("guardrail_ids", []):
+            if gid not in self.guardrails:
+                raise bad_request(f"Invalid guardrail id {gid}")
+        for did in doc.get("document_ids", []):
+            if did not in self.documents:
+                raise bad_request(f"Invalid document_id {did}")
+        conferencing = doc.get("layers", {}).get("conferencing")
+        if conferencing is not None:
+            if not face:
+                raise bad_request("layers.conferencing requires default_face_id")
+            if mode != "full":
+                raise bad_request("layers.conferencing requires pipeline_mode full")
+            username = conferencing.get("username")
+            if username is not None:
+                if len(username) < 2 or not USERNAME.match(username):
+                    raise bad_request("Invalid conferencing username")
+                if RESERVED_USERNAME.match(username):
+                    raise bad_request("Username is reserved.")
+                for other_id in self.user_ids:
+                    other = self.pals[other_id]["doc"].get("layers", {}).get("conferencing", {})
+                    if other_id != pal_id and other.get("username") == username.lower():
+                        raise bad_request("Username is already taken.")
+
+    def create_pal(self, body: Any, legacy: bool) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise bad_request("Request body must be a JSON object")
+        doc = normalise_legacy(copy.deepcopy(body))
+        with self.lock:
+            self._validate(doc, None, require_face=not legacy)
+            fill_defaults(doc)
+            pal_id = new_id("p", 11)
+            stamp = now()
+            self.pals[pal_id] = {"doc": doc, "meta": {"created_at": stamp, "updated_at": stamp,
+                                                      "pal_type": "user"}}
+            self.user_ids.append(pal_id)
+            self.dirty = True
+            rendered = self.render(pal_id)
+        out = {"pal_id": pal_id, "pal_name": doc.get("pal_name"), "created_at": stamp}
+        if "conferencing_email" in rendered:
+            out["conferencing_email"] = rendered["conferencing_email"]
+        if legacy:
+            return {"persona_id": pal_id, "persona_name": doc.get("pal_name"), "created_at": stamp}
+        return out
+
+    def list_pals(self, kind: str | None, limit: int, page: int, legacy: bool
+                  ) -> dict[str, Any]:
+        with self.lock:
+            if kind == "user":
+                ids = self.user_ids
+            elif kind == "system":
+                ids = [i for i, e in self.pals.items() if e["meta"]["pal_type"] == "system"]
+            else:
+                ids = list(self.pals)
+            start = (page - 1) * limit
+            data = [self.render(i, legacy) for i in ids[start : start + limit]]
+            return {"data": data, "total_count": len(ids)}
+
+    def get_pal(self, pal_id: str, legacy: bool) -> dict[str, Any]:
+        with self.lock:
+            if pal_id not in self.pals:
+                raise ApiFailure(404, {"error": "Invalid persona_id" if legacy else
+                                       "PAL not found"})
+            return {"data": [self.render(pal_id, legacy)]}
+
+    def patch_pal(self, pal_id: str, ops: Any, force: bool, legacy: bool
+                  ) -> tuple[int, dict[str, Any] | None]:
+        _check_patch_format(ops)
+        paths = [legacy_path(op["path"]) if legacy else op["path"] for op in ops]
+        conferencing = [p == "/layers/conferencing" or p.startswith("/layers/conferencing/")
+                        for p in paths]
+        if any(conferencing) and not all(conferencing):
+            raise bad_request("layers.conferencing changes must be sent in their own request")
+        with self.lock:
+            entry = self.pals.get(pal_id)
+            if entry is None:
+                raise ApiFailure(404, {"error": "Invalid persona_id"})
+            if entry["meta"]["pal_type"] != "user":
+                raise bad_request("Cannot modify a system PAL")
+            discarded = False
+            if pal_id in self.maker_drafts and not all(conferencing):
+                if not force:
+                    raise ApiFailure(409, {
+                        "conflict": "maker_changes",
+                        "message": "This PAL has unpublished changes in PAL Maker. Publish or "
+                                   "discard them, or retry with ?force=true to overwrite."})
+                discarded = True
+            fixed = [{**op, "path": path} for op, path in zip(ops, paths, strict=True)]
+            for op in fixed:
+                if legacy and "from" in op:
+                    op["from"] = legacy_path(op["from"])
+                root = op["path"].split("/")[1] if op["path"] else ""
+                if root in ("pal_id", "persona_id", "created_at", "updated_at", "pal_type",
+                            "conferencing_email"):
+                    raise bad_request(f"Field '{root}' is read-only")
+            result = copy.deepcopy(entry["doc"])
+            for index, op in enumerate(fixed):  # atomic: all ops on a copy, or nothing
+                try:
+                    result = jsonpatch.apply_patch(result, [op], in_place=True)
+                except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException):
+                    # never echo the library's message: it quotes the document, secrets included
+                    kind = "test failed" if op["op"] == "test" else "cannot apply"
+                    raise ApiFailure(422, {"message": f"Invalid JSON patch format: op {index} "
+                                           f"({op['op']} {op['path']}): {kind}"}) from None
+            if not isinstance(result, dict):
+                raise ApiFailure(422, {"message": "Invalid JSON patch format"})
+            result = normalise_legacy(result)
+            self._validate(result, pal_id, require_face=False)
+            fill_defaults(result)
+            if discarded:
+                self.maker_drafts.discard(pal_id)
+            if result == entry["doc"]:
+                return 304, None
+            entry["doc"] = result
+            entry["meta"]["updated_at"] = now()
+            self.dirty = True
+            body = self.render(pal_id, legacy)
+            if discarded:
+                body["discarded_maker_changes"] = True
+            return 200, body
+
+    def delete_pal(self, pal_id: str) -> None:
+        with self.lock:
+            entry = self.pals.get(pal_id)
+            if entry is None:
+                raise ApiFailure(404, {"error": "Invalid persona_id"})
+            if entry["meta"]["pal_type"] != "user":
+                raise bad_request("Cannot delete a system PAL")
+            del self.pals[pal_id]
+            self.user_ids.remove(pal_id)
+            self.maker_drafts.discard(pal_id)
+            self.dirty = True
+
+    # ----------------------------------------------------------------------- other resources
+
+    def list_faces(self, kind: str | None, verbose: bool) -> list[dict[str, Any]]:
+        with self.lock:
+            faces = [f for f in self.faces.values() if kind is None or f["face_type"] == kind]
+            if verbose:
+                return [dict(f) for f in faces]
+            return [{k: v for k, v in f.items() if k != "face_type"} for f in faces]
+
+    def create_face(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict) or not (body.get("train_video_url") or
+                                              body.get("train_image_url")):
+            raise bad_request("train_video_url or train_image_url is required")
+        face_id = new_id("r", 11)
+        with self.lock:
+            self.faces[face_id] = self._face(face_id, body.get("face_name") or face_id, "user",
+                                             now())
+            self.dirty = True
+        return {"face_id": face_id, "status": "started"}
+
+    def create_objectives(self, body: Any) -> dict[str, Any]:
+        items = body.get("data") if isinstance(body, dict) else body
+        if not isinstance(items, list) or not items or not isinstance(items[0], dict):
+            raise bad_request("data must be a non-empty list of objectives")
+        oid = new_id("o", 10)
+        stamp = now()
+        with self.lock:
+            self.objectives[oid] = {"objectives_id": oid, **items[0], "created_at": stamp,
+                                    "updated_at": stamp}
+            self.dirty = True
+        return {"objectives_id": oid, "objective_name": items[0].get("objective_name"),
+                "status": "active", "created_at": stamp}
+
+    def create_guardrail(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise bad_request("Request body must be a JSON object")
+        stamp = now()
+        with self.lock:
+            if "guardrail_name" in body:
+                gid = new_id("g", 12)
+                self.guardrails[gid] = {"uuid": gid, "modality": "verbal", "callback_url": "",
+                                        "tags": [], "app_message": True, **body,
+                                        "created_at": stamp, "updated_at": stamp}
+                self.dirty = True
+                return dict(self.guardrails[gid])
+            items = []
+            for item in body.get("data", []):
+                gid = new_id("g", 12)
+                items.append({"uuid": gid, **item})
+                self.guardrails[gid] = {"uuid": gid, "tags": [], "app_message": True, **item,
+                                        "created_at": stamp, "updated_at": stamp}
+            sid = new_id("g", 10)
+            self.guardrail_sets[sid] = {"guardrails_id": sid, "guardrails_name": body.get("name"),
+                                        "status": "active", "data": items, "created_at": stamp}
+            self.dirty = True
+            return {"guardrails_id": sid, "guardrails_name": body.get("name"),
+                    "status": "active", "created_at": stamp}
+
+    def create_document(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict) or not body.get("document_url"):
+            raise bad_request("document_url is required")
+        did = new_id("d", 11)
+        stamp = now()
+        doc = {"document_id": did, "document_name": body.get("document_name") or did,
+               "document_url": body["document_url"], "status": "started", "progress": 0,
+               "tags": body.get("tags", []), "callback_url": body.get("callback_url"),
+               "created_at": stamp, "updated_at": stamp, "error_message": None}
+        with self.lock:
+            self.documents[did] = doc
+            self.dirty = True
+        return dict(doc)
+
+
+def _check_patch_format(ops: Any) -> None:
+    ok = isinstance(ops, list) and all(
+        isinstance(op, dict)
+        and op.get("op") in PATCH_OPS
+        and isinstance(op.get("path"), str)
+        and (op["path"] == "" or op["path"].startswith("/"))
+        and (op["op"] not in ("add", "replace", "test") or "value" in op)
+        and (op["op"] not in ("move", "copy") or isinstance(op.get("from"), str))
+        for op in ops
+    )
+    if not ok:
+        raise ApiFailure(422, {"message": "Invalid JSON patch format"})

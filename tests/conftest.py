@@ -1,0 +1,31 @@
+"""Shared fixtures: a real emulator on a free loopback port, and its API key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from palsync.emulator import Emulator
+
+API_KEY = "test-key-0123456789abcdef"
+
+
+@pytest.fixture
+def api_key() -> str:
+    return API_KEY
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    emu = Emulator(api_key=API_KEY)
+    emu.start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+@pytest.fixture
+def emulator_url(emulator: Emulator) -> str:
+    return emulator.url
