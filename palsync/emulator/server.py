@@ -44,6 +44,7 @@ def _page(items: list[Any], query: dict[str, list[str]], cap: int, base: int) ->
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet; the RequestLog records
