@@ -62,6 +62,10 @@ def _debug() -> bool:
 
 
 def report_error(err: PalsyncError) -> None:
+    if err.problems:
+        from palsync.report import render_text
+
+        click.echo(render_text(err.problems), nl=False, err=True)
     click.echo(f"Error: {err.message}", err=True)
     if err.hint:
         click.echo(f"Hint: {err.hint}", err=True)

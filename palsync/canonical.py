@@ -1,0 +1,138 @@
+"""Canonical forms: desired and live PAL documents as flat `{JSON Pointer: value}` maps.
+
+A manifest declares leaf pointers (scalars; lists and free-form objects are whole values). The
+live document is projected onto the declared pointers plus the ones pal-sync managed before, so
+server-filled siblings never show up as drift, while a field removed from a manifest does.
+Read-only and server-managed fields are dropped, legacy names mapped, ignored pointers skipped, and
+secrets never compared (they are fingerprinted against the lock instead).
+
+The applied fingerprint recorded in the lock is `fingerprint(desired)`: after a successful apply,
+the live document projected onto the lock's `managed` pointers has that same fingerprint, which is
+how `plan` tells local changes from drift.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from palsync.fields import (
+    LEGACY_LAYER,
+    LEGACY_TOP_LEVEL,
+    READ_ONLY_TOP_LEVEL,
+    SERVER_MANAGED_POINTERS,
+    escape_pointer_token,
+    is_secret_pointer,
+    split_pointer,
+)
+
+#: Objects compared as one value (their members are free-form, not PAL fields).
+WHOLE_VALUES = frozenset({"/layers/llm/extra_body", "/memories"})
+USERNAME = "/layers/conferencing/username"
+MISSING: Any = type("Missing", (), {"__repr__": lambda self: "<absent>"})()
+
+Flat = dict[str, Any]
+
+
+def _norm(value: Any) -> Any:
+    """JSON-equal values compare equal: 1.0 is 1 (YAML and JSON disagree on number types)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_norm(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _norm(v) for k, v in value.items()}
+    return value
+
+
+def normalise_live(pal: Mapping[str, Any]) -> dict[str, Any]:
+    """A live PAL with legacy names mapped and read-only fields dropped."""
+    doc: dict[str, Any] = {}
+    for key, value in pal.items():
+        key = LEGACY_TOP_LEVEL.get(key, key)
+        if key in READ_ONLY_TOP_LEVEL or key in doc:
+            continue
+        doc[key] = value
+    layers = doc.get("layers")
+    if isinstance(layers, dict):
+        for (layer, old), new in LEGACY_LAYER.items():
+            section = layers.get(layer)
+            if isinstance(section, dict) and old in section and new not in section:
+                layers = {**layers, layer: {(new if k == old else k): v
+                                            for k, v in section.items()}}
+        doc["layers"] = layers
+    return doc
+
+
+def leaves(doc: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
+    """(pointer, value) for every declared leaf; empty objects declare nothing."""
+    if isinstance(doc, dict) and prefix not in WHOLE_VALUES:
+        for key, value in doc.items():
+            yield from leaves(value, prefix + "/" + escape_pointer_token(str(key)))
+    elif prefix:
+        yield prefix, doc
+
+
+def _skip(pointer: str, ignore: Iterable[str]) -> bool:
+    if pointer in SERVER_MANAGED_POINTERS:
+        return True
+    return any(pointer == i or pointer.startswith(i + "/") for i in ignore)
+
+
+def desired_form(body: Mapping[str, Any], ignore: Iterable[str] = ()) -> tuple[Flat, Flat]:
+    """(comparable leaves, secret leaves) of a resolved manifest body."""
+    ignore = tuple(ignore)
+    flat: Flat = {}
+    secret: Flat = {}
+    for pointer, value in leaves(body):
+        if _skip(pointer, ignore):
+            continue
+        if is_secret_pointer(pointer):
+            secret[pointer] = value
+            continue
+        if pointer == USERNAME and isinstance(value, str):
+            value = value.lower()  # the server stores usernames lower-case
+        flat[pointer] = _norm(value)
+    return flat, secret
+
+
+def lookup(doc: Any, pointer: str) -> Any:
+    node = doc
+    for token in split_pointer(pointer):
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return MISSING
+    return node
+
+
+def live_form(live: Mapping[str, Any], pointers: Iterable[str], ignore: Iterable[str] = ()
+              ) -> Flat:
+    """The live document projected onto `pointers` (absent ones left out)."""
+    ignore = tuple(ignore)
+    flat: Flat = {}
+    for pointer in pointers:
+        if _skip(pointer, ignore) or is_secret_pointer(pointer):
+            continue
+        value = lookup(live, pointer)
+        if value is MISSING:
+            continue
+        if pointer == USERNAME and isinstance(value, str):
+            value = value.lower()
+        flat[pointer] = _norm(value)
+    return flat
+
+
+def fingerprint(flat: Mapping[str, Any]) -> str:
+    text = json.dumps(sorted(flat.items()), separators=(",", ":"), ensure_ascii=False,
+                      sort_keys=True, default=str)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def document_hash(doc: Any) -> str:
+    text = json.dumps(doc, separators=(",", ":"), sort_keys=True, ensure_ascii=False, default=str)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,175 @@
+"""What plan, apply and import share: options, the client (or in-process emulator), the pipeline
+from manifest files to a Plan, and saved plan files."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from palsync import __version__
+from palsync.errors import ManifestError, StalePlanError, UsageError
+from palsync.lock import Lock
+from palsync.manifest import Manifest, interpolate
+from palsync.plan import Desired, Plan, Refs, build, matches
+
+EMULATOR_STATE = Path(".palsync") / "emulator.json"
+PLAN_FORMAT = "palsync.plan/v1"
+
+
+def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--dir", "directory", default="pals", show_default=True,
+                     type=click.Path(file_okay=False), help="Directory of manifests."),
+        click.option("--lock", "lock_path", type=click.Path(dir_okay=False),
+                     help="Lock file (default: <dir>/palsync.lock)."),
+        click.option("--emulator", is_flag=True,
+                     help="Run against an in-process emulator (state in .palsync/)."),
+        click.option("--api-key-file", type=click.Path(dir_okay=False),
+                     help="Read the API key from this file instead of TAVUS_API_KEY."),
+        click.option("-v", "--verbose", is_flag=True, help="Log every request (no secrets)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def lock_file(directory: str, lock_path: str | None) -> Path:
+    return Path(lock_path) if lock_path else Path(directory) / "palsync.lock"
+
+
+@contextlib.contextmanager
+def open_client(*, emulator: bool, api_key_file: str | None, verbose: bool,
+                concurrency: int = 16) -> Iterator[Any]:
+    """A TavusClient for the run; with `emulator`, one started in this process first."""
+    from palsync.api import client_from_env
+
+    log = (lambda line: click.echo(line, err=True)) if verbose else None
+    if not emulator:
+        with client_from_env(api_key_file=api_key_file, log=log,
+                             concurrency=concurrency) as client:
+            yield client
+        return
+    from palsync.api import TavusClient
+    from palsync.emulator import Emulator
+
+    key = secrets.token_hex(16)
+    with Emulator(state_file=EMULATOR_STATE, api_key=key) as emu, \
+            TavusClient(emu.url, key, log=log, concurrency=concurrency) as client:
+        yield client
+
+
+def load_desired(directory: str, targets: tuple[str, ...] = ()
+                 ) -> tuple[list[Manifest], list[Desired]]:
+    """Validated, resolved manifests; any error (or an unset variable) stops before the API."""
+    from palsync.validation import validate_paths
+
+    if not Path(directory).is_dir():
+        raise UsageError(f"manifest directory {directory}/ does not exist",
+                         hint="create it, or pass --dir")
+    manifests, problems = validate_paths([directory])
+    errors = [p for p in problems if p.is_error]
+    desired: list[Desired] = []
+    for m in manifests:
+        if not matches(m.key, targets):
+            continue
+        body, unset = interpolate(m)
+        errors.extend(unset)
+        desired.append(Desired(m.key, m.path, body, m.settings.pal_id, m.settings.protected,
+                               m.settings.ignore))
+    if errors:
+        raise ManifestError(f"{len(errors)} problem(s) in the manifests; nothing was sent",
+                            problems=sorted(errors, key=lambda p: p.sort_key()))
+    return manifests, desired
+
+
+def fetch(client: Any, desired: list[Desired]) -> tuple[list[dict[str, Any]], Refs]:
+    """Live PALs and the account references the manifests mention, all concurrently."""
+    bodies = [d.body for d in desired]
+    calls: dict[str, Callable[[], Any]] = {"pals": client.list_pals}
+    if any(b.get("default_face_id") for b in bodies):
+        calls["faces"] = client.list_faces
+    if any(b.get("objectives_id") for b in bodies):
+        calls["objectives"] = client.list_objectives
+    if any(b.get("guardrail_ids") or b.get("guardrails_id") for b in bodies):
+        calls["guardrails"] = client.list_guardrails
+    if any(b.get("document_ids") for b in bodies):
+        calls["documents"] = client.list_documents
+    results = gather(calls)
+    refs = Refs(
+        faces=_ids(results.get("faces"), "face_id", "replica_id"),
+        objectives=_ids(results.get("objectives"), "objectives_id"),
+        guardrails=_ids(results.get("guardrails"), "uuid", "guardrails_id", "guardrail_id"),
+        documents=_ids(results.get("documents"), "document_id", "uuid"),
+    )
+    return results["pals"], refs
+
+
+def _ids(items: list[dict[str, Any]] | None, *names: str) -> frozenset[str] | None:
+    if items is None:
+        return None
+    return frozenset(str(item[n]) for item in items for n in names if item.get(n))
+
+
+def gather(calls: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+    """Run independent calls at once, each in its own thread (the client bounds the HTTP)."""
+    results: dict[str, Any] = {}
+    errors: list[BaseException] = []
+
+    def run(name: str, call: Callable[[], Any]) -> None:
+        try:
+            results[name] = call()
+        except BaseException as err:  # re-raised below, in the caller's thread
+            errors.append(err)
+
+    threads = [threading.Thread(target=run, args=item, daemon=True) for item in calls.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def make_plan(client: Any, manifests: list[Manifest], desired: list[Desired], lock: Lock, *,
+              targets: tuple[str, ...], prune: bool) -> Plan:
+    if prune and not manifests:
+        raise UsageError("refusing to prune: no manifests were found, which would delete every "
+                         "PAL in the lock", hint="check --dir; delete PALs one by one otherwise")
+    live, refs = fetch(client, desired)
+    digests = [(m.key, m.digest) for m in manifests if matches(m.key, targets)]
+    return build(desired, live, lock, refs, targets=targets, prune=prune,
+                 manifest_digests=digests)
+
+
+def save_plan(plan: Plan, path: str, directory: str, targets: tuple[str, ...], prune: bool
+              ) -> None:
+    doc = {"format": PLAN_FORMAT, "dir": directory, "targets": list(targets), "prune": prune,
+           **plan.to_dict()}
+    tmp = Path(path + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load_plan(path: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"plan file {path} does not exist") from None
+    except (OSError, ValueError) as err:
+        raise StalePlanError(f"plan file {path} is unreadable or corrupt: {err}") from None
+    if not isinstance(doc, dict) or doc.get("format") != PLAN_FORMAT:
+        raise StalePlanError(f"{path} is not a pal-sync plan file",
+                             hint="create one with `pal-sync plan --out FILE`")
+    if doc.get("tool_version") != __version__:
+        raise StalePlanError(f"plan file {path} was made by pal-sync {doc.get('tool_version')}, "
+                             f"this is {__version__}", hint="plan again")
+    return doc

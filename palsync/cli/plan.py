@@ -1,0 +1,67 @@
+"""`pal-sync plan`: what apply would change, in text, JSON or Markdown; optionally saved."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from palsync.cli.common import (
+    common_options,
+    load_desired,
+    lock_file,
+    make_plan,
+    open_client,
+    save_plan,
+)
+from palsync.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+
+
+def use_colour() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+@click.command("plan")
+@common_options
+@click.option("--target", "targets", multiple=True, metavar="KEY",
+              help="Limit the plan to these keys (globs; repeatable).")
+@click.option("--out", "out", type=click.Path(dir_okay=False),
+              help="Save the plan for `pal-sync apply PLANFILE`.")
+@click.option("--prune", is_flag=True, help="Also delete PALs in the lock whose manifest is gone.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True)
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 0 with no changes, 1 on error, 2 when changes are pending.")
+@click.option("--show-unchanged", is_flag=True, help="List unchanged PALs too (text format).")
+def command(directory: str, lock_path: str | None, emulator: bool, api_key_file: str | None,
+            verbose: bool, targets: tuple[str, ...], out: str | None, prune: bool, fmt: str,
+            detailed_exitcode: bool, show_unchanged: bool) -> int:
+    """Show what `apply` would change in the live account.
+
+    Each PAL is `create`, `update`, `adopt`, `delete` (--prune), `noop` or `blocked`; each change
+    has a direction: `local` (the manifest changed), `drift` (the live PAL was edited outside
+    pal-sync) or `conflict` (both). Nothing is written to the account.
+    """
+    from palsync import lock as lockfile
+    from palsync import render
+
+    manifests, desired = load_desired(directory, targets)
+    lock = lockfile.load(lock_file(directory, lock_path))
+    with open_client(emulator=emulator, api_key_file=api_key_file, verbose=verbose) as client:
+        plan = make_plan(client, manifests, desired, lock, targets=targets, prune=prune)
+    if fmt == "json":
+        click.echo(render.plan_json(plan), nl=False)
+    elif fmt == "markdown":
+        click.echo(render.plan_markdown(plan), nl=False)
+    else:
+        click.echo(render.plan_text(plan, colour=use_colour(), show_noop=show_unchanged),
+                   nl=False)
+    if out:
+        save_plan(plan, out, directory, targets, prune)
+        click.echo(f"Saved the plan to {out}; apply it with: pal-sync apply {out}", err=True)
+    if plan.blocked:
+        return EXIT_ERROR
+    if detailed_exitcode and plan.has_changes:
+        return EXIT_CHANGES
+    return EXIT_OK

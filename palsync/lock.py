@@ -1,0 +1,150 @@
+"""palsync.lock: which live PAL each key owns, what was last applied, which secrets were sent.
+
+JSON with a stable key order (diff-friendly, committed beside the manifests), written atomically
+(temporary file, fsync, rename) so an interrupted apply never leaves half a file. Never holds a
+secret value: secrets are recorded as salted SHA-256 fingerprints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from palsync.errors import LockError
+
+FORMAT = "palsync.lock/v1"
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    pal_id: str | None
+    fingerprint: str = ""
+    managed: tuple[str, ...] = ()
+    secrets: dict[str, str] = field(default_factory=dict)
+    protected: bool = False
+    #: set before a create is sent, cleared when it is known; lets a re-run after a crash adopt
+    #: the PAL the lost response was about instead of creating a second one.
+    pending_create: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "pal_id": self.pal_id,
+            "fingerprint": self.fingerprint,
+            "managed": sorted(self.managed),
+            "secrets": dict(sorted(self.secrets.items())),
+        }
+        if self.protected:
+            out["protected"] = True
+        if self.pending_create is not None:
+            out["pending_create"] = self.pending_create
+        return out
+
+
+@dataclass(frozen=True)
+class Lock:
+    entries: dict[str, LockEntry] = field(default_factory=dict)
+    salt: str = ""
+
+    def get(self, key: str) -> LockEntry | None:
+        return self.entries.get(key)
+
+    def with_entry(self, key: str, entry: LockEntry) -> Lock:
+        return replace(self, entries={**self.entries, key: entry})
+
+    def without(self, key: str) -> Lock:
+        return replace(self, entries={k: v for k, v in self.entries.items() if k != key})
+
+    def claimed_ids(self) -> dict[str, str]:
+        """pal_id → key, for every entry that owns a PAL."""
+        return {e.pal_id: k for k, e in self.entries.items() if e.pal_id}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "salt": self.salt,
+            "pals": {k: self.entries[k].to_json() for k in sorted(self.entries)},
+        }
+
+    def text(self) -> str:
+        return json.dumps(self.to_json(), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.text().encode()).hexdigest()
+
+
+def new_lock() -> Lock:
+    return Lock({}, secrets.token_hex(16))
+
+
+def secret_fingerprint(salt: str, pointer: str, value: str) -> str:
+    """Salted so the lock (committed to git) does not let anyone test guesses of a secret."""
+    digest = hashlib.sha256(f"{salt}\0{pointer}\0{value}".encode()).hexdigest()
+    return "sha256:" + digest
+
+
+def load(path: str | Path) -> Lock:
+    """The lock at `path`; a new empty lock when the file does not exist."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return new_lock()
+    except (OSError, UnicodeDecodeError) as err:
+        raise LockError(f"cannot read lock file {file}: {err}") from None
+    fix = (f"restore it from git (git checkout -- {file}) or delete it; pal-sync will then "
+           "re-adopt live PALs by name")
+    try:
+        data = json.loads(text)
+    except ValueError as err:
+        raise LockError(f"lock file {file} is corrupt (not JSON: {err})", hint=fix) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise LockError(f"{file} is not a pal-sync lock file (expected \"format\": \"{FORMAT}\")",
+                        hint=fix)
+    pals = data.get("pals")
+    salt = data.get("salt")
+    if not isinstance(pals, dict) or not isinstance(salt, str) or not salt:
+        raise LockError(f"lock file {file} is corrupt (missing pals or salt)", hint=fix)
+    entries = {}
+    for key, raw in pals.items():
+        try:
+            entries[key] = LockEntry(
+                pal_id=raw.get("pal_id"),
+                fingerprint=str(raw.get("fingerprint", "")),
+                managed=tuple(raw.get("managed", [])),
+                secrets=dict(raw.get("secrets", {})),
+                protected=bool(raw.get("protected", False)),
+                pending_create=raw.get("pending_create"),
+            )
+        except (AttributeError, TypeError):
+            raise LockError(f"lock file {file} is corrupt (entry {key!r})", hint=fix) from None
+    return Lock(entries, salt)
+
+
+def save(lock: Lock, path: str | Path) -> None:
+    """Write atomically: a reader (or a crash) sees the old file or the new one, never half."""
+    file = Path(path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=file.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(lock.text())
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, file)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        dir_fd = os.open(file.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

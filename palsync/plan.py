@@ -1,0 +1,341 @@
+"""desired + live + lock → Plan. Pure: no I/O here, so plan and apply compute it the same way.
+
+Identity (DESIGN 4): `x-palsync.pal_id` pin → lock entry → a pending create recorded by an
+interrupted apply → adoption of the one unclaimed live user PAL with the same `pal_name` → create.
+Each change carries its direction (local, drift, conflict) judged from the lock's fingerprint.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from palsync import __version__
+from palsync.canonical import (
+    MISSING,
+    desired_form,
+    document_hash,
+    fingerprint,
+    live_form,
+    lookup,
+    normalise_live,
+)
+from palsync.diff import FieldChange, field_changes, patch_ops
+from palsync.fields import is_secret_pointer
+from palsync.lock import Lock, LockEntry, secret_fingerprint
+
+ACTIONS = ("create", "update", "adopt", "delete", "noop", "blocked")
+SENSITIVE = "(sensitive)"
+
+
+@dataclass(frozen=True)
+class Desired:
+    """One manifest, resolved: its body has `${VAR}` substituted (secrets included)."""
+
+    key: str
+    path: str
+    body: dict[str, Any]
+    pal_id: str | None = None
+    protected: bool = False
+    ignore: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Refs:
+    """What exists in the account; None = not looked up (nothing referenced it)."""
+
+    faces: frozenset[str] | None = None
+    objectives: frozenset[str] | None = None
+    guardrails: frozenset[str] | None = None
+    documents: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    key: str
+    action: str
+    direction: str | None = None
+    pal_id: str | None = None
+    pal_name: str | None = None
+    fields: tuple[FieldChange, ...] = ()
+    ops: tuple[dict[str, Any], ...] = ()
+    conferencing_ops: tuple[dict[str, Any], ...] = ()
+    create_body: dict[str, Any] | None = None
+    managed: tuple[str, ...] = ()
+    fingerprint: str = ""
+    secret_fingerprints: Mapping[str, str] = field(default_factory=dict)
+    live_hash: str | None = None
+    reasons: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    protected: bool = False
+    path: str = ""
+
+    @property
+    def is_change(self) -> bool:
+        return self.action in ("create", "update", "adopt", "delete")
+
+
+@dataclass(frozen=True)
+class Plan:
+    changes: tuple[Change, ...]
+    warnings: tuple[str, ...] = ()
+    manifests_hash: str = ""
+    lock_hash: str = ""
+    lock_salt: str = ""
+
+    def summary(self) -> dict[str, int]:
+        counts = dict.fromkeys(ACTIONS, 0)
+        for change in self.changes:
+            counts[change.action] += 1
+        return counts
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.is_change for c in self.changes)
+
+    @property
+    def blocked(self) -> list[Change]:
+        return [c for c in self.changes if c.action == "blocked"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The documented JSON form (`plan --format json` and plan files). No secret values."""
+        return {
+            "format_version": 1,
+            "tool_version": __version__,
+            "summary": self.summary(),
+            "manifests_hash": self.manifests_hash,
+            "lock_hash": self.lock_hash,
+            "warnings": list(self.warnings),
+            "changes": [change_to_dict(c) for c in self.changes],
+        }
+
+
+def redact_ops(ops: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [_redact_op(op) for op in ops]
+
+
+def _redact_op(op: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(op)
+    if "value" in out:
+        out["value"] = _redact(out["path"], out["value"])
+    return out
+
+
+def _redact(pointer: str, value: Any) -> Any:
+    if is_secret_pointer(pointer):
+        return SENSITIVE
+    if isinstance(value, dict):
+        return {k: _redact(f"{pointer}/{k}", v) for k, v in value.items()}
+    return value
+
+
+def _show(value: Any) -> Any:
+    return None if value is MISSING else value
+
+
+def change_to_dict(c: Change) -> dict[str, Any]:
+    return {
+        "key": c.key,
+        "action": c.action,
+        "direction": c.direction,
+        "pal_id": c.pal_id,
+        "pal_name": c.pal_name,
+        "fields": [
+            {
+                "path": f.path,
+                "before": SENSITIVE if f.sensitive else _show(f.before),
+                "after": SENSITIVE if f.sensitive else _show(f.after),
+                **({"sensitive": True} if f.sensitive else {}),
+            }
+            for f in c.fields
+        ],
+        "ops": redact_ops(c.ops),
+        "conferencing_ops": redact_ops(c.conferencing_ops),
+        "reasons": list(c.reasons),
+        "warnings": list(c.warnings),
+        "live_hash": c.live_hash,
+        "fingerprint": c.fingerprint,
+        "secret_fingerprints": dict(c.secret_fingerprints),
+    }
+
+
+def manifests_hash(items: Sequence[tuple[str, str]]) -> str:
+    """Hash of (key, file digest) pairs of the manifests a plan was built from."""
+    text = "\n".join(f"{k}\0{d}" for k, d in sorted(items))
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def matches(key: str, targets: Sequence[str]) -> bool:
+    return not targets or any(fnmatch.fnmatchcase(key, t) for t in targets)
+
+
+# ------------------------------------------------------------------------------------------
+
+
+def build(
+    desired: Sequence[Desired],
+    live: Sequence[Mapping[str, Any]],
+    lock: Lock,
+    refs: Refs = Refs(),
+    *,
+    targets: Sequence[str] = (),
+    prune: bool = False,
+    manifest_digests: Sequence[tuple[str, str]] = (),
+) -> Plan:
+    live_by_id = {p["pal_id"]: p for p in live if p.get("pal_id")}
+    claimed: dict[str, str] = lock.claimed_ids()
+    for d in desired:
+        if d.pal_id:
+            claimed.setdefault(d.pal_id, d.key)
+    keys = {d.key for d in desired}
+    changes: list[Change] = []
+    warnings: list[str] = []
+    for d in desired:
+        if matches(d.key, targets):
+            changes.append(_plan_one(d, live_by_id, lock, refs, claimed))
+    for key, entry in sorted(lock.entries.items()):
+        if key in keys or not matches(key, targets) or entry.pal_id is None:
+            continue
+        pal = live_by_id.get(entry.pal_id)
+        if not prune:
+            warnings.append(f"{key}: in the lock but has no manifest; `--prune` would delete "
+                            f"PAL {entry.pal_id}" + ("" if pal else " (already gone)"))
+            continue
+        changes.append(_plan_delete(key, entry, pal))
+    return Plan(tuple(changes), tuple(warnings), manifests_hash(manifest_digests), lock.digest(),
+                lock.salt)
+
+
+def _plan_delete(key: str, entry: LockEntry, pal: Mapping[str, Any] | None) -> Change:
+    name = pal.get("pal_name") if pal else None
+    if entry.protected:
+        return Change(key, "noop", pal_id=entry.pal_id, pal_name=name, protected=True,
+                      warnings=("protected: not deleted; remove `protected` from the lock "
+                                "entry's manifest first",))
+    warning = () if pal else ("already deleted outside pal-sync; only the lock entry goes",)
+    return Change(key, "delete", "local", entry.pal_id, name, warnings=warning,
+                  live_hash=document_hash(pal) if pal else None)
+
+
+def _identify(d: Desired, live_by_id: Mapping[str, Mapping[str, Any]], lock: Lock,
+              claimed: Mapping[str, str]) -> tuple[str, Mapping[str, Any] | None, list[str]]:
+    """(how, live PAL or None, warnings); how ∈ pin, lock, pending, name, create, ambiguous."""
+    entry = lock.get(d.key)
+    notes: list[str] = []
+    for how, pal_id in (("pin", d.pal_id), ("lock", entry.pal_id if entry else None)):
+        if not pal_id:
+            continue
+        if pal_id in live_by_id:
+            return how, live_by_id[pal_id], notes
+        notes.append(f"PAL {pal_id} ({'pinned' if how == 'pin' else 'from the lock'}) no longer "
+                     "exists live (deleted by hand?); it will be created again")
+        if how == "pin":
+            return "create", None, notes
+    name = d.body.get("pal_name")
+    unclaimed = [p for i, p in live_by_id.items() if i not in claimed]
+    if entry is not None and entry.pending_create is not None:
+        fp = entry.pending_create.get("fingerprint")
+        found = [p for p in unclaimed
+                 if (name and p.get("pal_name") == name)
+                 or (fp and fingerprint(live_form(normalise_live(p), _pointers(d))) == fp)]
+        if len(found) == 1:
+            notes.append("found the PAL an interrupted apply created; adopting it")
+            return "pending", found[0], notes
+    if isinstance(name, str) and name:
+        same = [p for p in unclaimed if p.get("pal_name") == name]
+        if len(same) == 1:
+            return "name", same[0], notes
+        if len(same) > 1:
+            ids = ", ".join(sorted(str(p["pal_id"]) for p in same))
+            notes.append(f"{len(same)} live PALs are named {name!r} ({ids}); pin one with "
+                         "x-palsync.pal_id")
+            return "ambiguous", None, notes
+    return "create", None, notes
+
+
+def _pointers(d: Desired) -> list[str]:
+    flat, _ = desired_form(d.body, d.ignore)
+    return list(flat)
+
+
+def _missing_refs(body: Mapping[str, Any], refs: Refs) -> list[str]:
+    reasons = []
+    face = body.get("default_face_id")
+    if refs.faces is not None and face and face not in refs.faces:
+        reasons.append(f"default face {face} does not exist in the account")
+    objective = body.get("objectives_id")
+    if refs.objectives is not None and objective and objective not in refs.objectives:
+        reasons.append(f"objectives {objective} do not exist in the account")
+    if refs.guardrails is not None:
+        wanted = list(body.get("guardrail_ids") or [])
+        if body.get("guardrails_id"):
+            wanted.append(body["guardrails_id"])
+        reasons += [f"guardrail {g} does not exist in the account" for g in wanted
+                    if g not in refs.guardrails]
+    if refs.documents is not None:
+        reasons += [f"document {doc} does not exist in the account"
+                    for doc in body.get("document_ids") or [] if doc not in refs.documents]
+    return reasons
+
+
+def _plan_one(d: Desired, live_by_id: Mapping[str, Mapping[str, Any]], lock: Lock, refs: Refs,
+              claimed: Mapping[str, str]) -> Change:
+    how, pal, notes = _identify(d, live_by_id, lock, claimed)
+    name = d.body.get("pal_name")
+    flat, secrets = desired_form(d.body, d.ignore)
+    fp = fingerprint(flat)
+    secret_fps = {p: secret_fingerprint(lock.salt, p, str(v)) for p, v in secrets.items()}
+    managed = tuple(sorted(flat))
+    base = {"pal_name": name if isinstance(name, str) else None, "managed": managed,
+            "fingerprint": fp, "secret_fingerprints": secret_fps, "protected": d.protected,
+            "path": d.path, "warnings": tuple(notes)}
+    if how == "ambiguous":
+        return Change(d.key, "blocked", reasons=tuple(notes[-1:]),
+                      **{**base, "warnings": tuple(notes[:-1])})
+    missing = _missing_refs(d.body, refs)
+    if pal is None:
+        if missing:
+            return Change(d.key, "blocked", "local", reasons=tuple(missing), **base)
+        fields = tuple(FieldChange(p, MISSING, v) for p, v in sorted(flat.items()))
+        fields += tuple(FieldChange(p, MISSING, SENSITIVE, sensitive=True) for p in sorted(secrets))
+        return Change(d.key, "create", "local", fields=fields, create_body=d.body, **base)
+
+    entry = lock.get(d.key)
+    pal_id = str(pal["pal_id"])
+    owned = entry is not None and entry.pal_id == pal_id and entry.pending_create is None
+    live = normalise_live(pal)
+    previous = set(entry.managed) if owned and entry else set()
+    removed = sorted(p for p in previous - set(flat)
+                     if not any(p == i or p.startswith(i + "/") for i in d.ignore))
+    live_flat = live_form(live, set(flat) | set(removed), d.ignore)
+    current = {p: v for p, v in live_flat.items() if p in flat}
+    fields: list[FieldChange] = []
+    if fingerprint(current) != fp or any(p in live_flat for p in removed):
+        fields = field_changes(live_flat, flat, removed)
+    old_secrets = entry.secrets if owned and entry else {}
+    sets = {f.path: f.after for f in fields if not f.removed}
+    for pointer, value in sorted(secrets.items()):
+        if old_secrets.get(pointer) != secret_fps[pointer]:
+            fields.append(FieldChange(pointer, SENSITIVE, SENSITIVE, sensitive=True))
+            sets[pointer] = value
+    removals = [f.path for f in fields if f.removed]
+    removals += [p for p in old_secrets if p not in secrets and lookup(live, p) is not MISSING]
+    ops, conf_ops = patch_ops(live, sets, removals)
+
+    direction = "local"
+    if owned and entry:
+        local = fp != entry.fingerprint or any(old_secrets.get(p) != secret_fps[p]
+                                               for p in secrets)
+        drift = fingerprint(live_form(live, entry.managed, d.ignore)) != entry.fingerprint
+        direction = "conflict" if local and drift else "drift" if drift else "local"
+    action = "adopt" if not owned else ("update" if ops or conf_ops else "noop")
+    if action == "noop":
+        direction = None
+    if missing and action != "noop":
+        return Change(d.key, "blocked", direction, pal_id, reasons=tuple(missing),
+                      fields=tuple(fields), live_hash=document_hash(pal), **base)
+    return Change(d.key, action, direction, pal_id, fields=tuple(fields), ops=tuple(ops),
+                  conferencing_ops=tuple(conf_ops), live_hash=document_hash(pal), **base)
