@@ -140,14 +140,16 @@ def gather(calls: dict[str, Callable[[], Any]]) -> dict[str, Any]:
 
 
 def make_plan(client: Any, manifests: list[Manifest], desired: list[Desired], lock: Lock, *,
-              targets: tuple[str, ...], prune: bool) -> Plan:
+              targets: tuple[str, ...], prune: bool) -> tuple[Plan, list[dict[str, Any]]]:
+    """The plan, and the live user PALs it was computed from."""
     if prune and not manifests:
         raise UsageError("refusing to prune: no manifests were found, which would delete every "
                          "PAL in the lock", hint="check --dir; delete PALs one by one otherwise")
     live, refs = fetch(client, desired)
     digests = [(m.key, m.digest) for m in manifests if matches(m.key, targets)]
-    return build(desired, live, lock, refs, targets=targets, prune=prune,
+    plan = build(desired, live, lock, refs, targets=targets, prune=prune,
                  manifest_digests=digests)
+    return plan, live
 
 
 def save_plan(plan: Plan, path: str, directory: str, targets: tuple[str, ...], prune: bool

@@ -49,7 +49,7 @@ def command(directory: str, lock_path: str | None, emulator: bool, api_key_file:
     manifests, desired = load_desired(directory, targets)
     lock = lockfile.load(lock_file(directory, lock_path))
     with open_client(emulator=emulator, api_key_file=api_key_file, verbose=verbose) as client:
-        plan = make_plan(client, manifests, desired, lock, targets=targets, prune=prune)
+        plan, _ = make_plan(client, manifests, desired, lock, targets=targets, prune=prune)
     if fmt == "json":
         click.echo(render.plan_json(plan), nl=False)
     elif fmt == "markdown":

@@ -1,0 +1,253 @@
+"""Plan + client → outcomes. The only code that writes to the API.
+
+Creates, then updates (conferencing ops in their own request), then deletes, with bounded
+parallelism. The lock is rewritten after every successful operation; a create is announced in the
+lock before it is sent, so a crash between the server committing it and the lock recording it is
+recovered by adoption, never by a second PAL. Lost responses are resolved by reading the account.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from palsync import lock as lockfile
+from palsync.canonical import desired_form, fingerprint, live_form, normalise_live
+from palsync.errors import ApiError, MakerConflict, OutcomeUnknown
+from palsync.lock import Lock, LockEntry
+from palsync.plan import Change, Desired, Plan, build
+
+ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Outcome:
+    key: str
+    action: str
+    pal_id: str | None
+    result: str  # ok | failed | blocked | skipped
+    message: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.result in ("failed", "blocked")
+
+
+class LockWriter:
+    """The current lock, rewritten atomically after each change; safe across worker threads."""
+
+    def __init__(self, lock: Lock, path: Path):
+        self._lock = lock
+        self._path = path
+        self._mutex = threading.Lock()
+
+    @property
+    def current(self) -> Lock:
+        return self._lock
+
+    def set(self, key: str, entry: LockEntry | None) -> None:
+        with self._mutex:
+            self._lock = self._lock.with_entry(key, entry) if entry else self._lock.without(key)
+            lockfile.save(self._lock, self._path)
+
+
+def _entry(change: Change, pal_id: str) -> LockEntry:
+    return LockEntry(pal_id, change.fingerprint, change.managed,
+                     dict(change.secret_fingerprints), change.protected)
+
+
+class Applier:
+    def __init__(self, plan: Plan, desired: Mapping[str, Desired], client: Any,
+                 writer: LockWriter, *, known_ids: Iterable[str], parallelism: int = 4,
+                 abort_on_error: bool = False, force_maker: Iterable[str] = (),
+                 progress: Callable[[Outcome], None] | None = None):
+        self.plan = plan
+        self.desired = desired
+        self.client = client
+        self.writer = writer
+        self.known_ids = set(known_ids)
+        self.parallelism = max(1, parallelism)
+        self.abort_on_error = abort_on_error
+        self.force_maker = set(force_maker)
+        self.progress = progress
+        self._stop = threading.Event()
+
+    # ------------------------------------------------------------------ driver
+
+    def run(self) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        for change in self.plan.changes:
+            if change.action == "noop":
+                self._refresh_noop(change)
+            elif change.action == "blocked":
+                outcomes.append(self._done(Outcome(change.key, "blocked", change.pal_id,
+                                                   "blocked", "; ".join(change.reasons))))
+        phases: list[tuple[str, Callable[[Change], Outcome]]] = [
+            ("create", self._create), ("update", self._update), ("adopt", self._update),
+            ("delete", self._delete)]
+        with ThreadPoolExecutor(self.parallelism, thread_name_prefix="apply") as pool:
+            for action, step in phases:
+                batch = [c for c in self.plan.changes if c.action == action]
+                outcomes += list(pool.map(lambda c, step=step: self._guard(c, step), batch))
+        changed = [o for o in outcomes if o.result == "ok" and o.action != "delete" and o.pal_id]
+        return self._verify(outcomes, changed)
+
+    def _done(self, outcome: Outcome) -> Outcome:
+        if outcome.failed and self.abort_on_error:
+            self._stop.set()
+        if self.progress is not None:
+            self.progress(outcome)
+        return outcome
+
+    def _guard(self, change: Change, step: Callable[[Change], Outcome]) -> Outcome:
+        if self._stop.is_set():
+            return self._done(Outcome(change.key, change.action, change.pal_id, "skipped",
+                                      "not attempted (--on-error abort)"))
+        try:
+            outcome = step(change)
+        except MakerConflict:
+            outcome = Outcome(change.key, change.action, change.pal_id, "blocked",
+                              f"someone has unpublished edits in PAL Maker for {change.key} "
+                              f"({change.pal_id}); publish or discard them, or rerun with "
+                              f"--force-maker {change.key}")
+        except ApiError as err:
+            outcome = Outcome(change.key, change.action, change.pal_id, "failed", err.message)
+        return self._done(outcome)
+
+    def _refresh_noop(self, change: Change) -> None:
+        """An unchanged PAL whose lock entry is stale (say a field left the manifest and was
+        already absent live) gets its entry rewritten, without any request."""
+        if change.pal_id is None or not change.fingerprint:
+            return  # a protected PAL that --prune kept: its entry stays as it is
+        fresh = _entry(change, change.pal_id)
+        if self.writer.current.get(change.key) != fresh:
+            self.writer.set(change.key, fresh)
+
+    # ------------------------------------------------------------------ steps
+
+    def _create(self, change: Change) -> Outcome:
+        body = change.create_body or {}
+        pending = {"fingerprint": change.fingerprint, "pal_name": change.pal_name,
+                   "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        self.writer.set(change.key, LockEntry(None, pending_create=pending,
+                                              protected=change.protected))
+        for _attempt in range(ATTEMPTS):
+            try:
+                created = self.client.create_pal(body)
+            except OutcomeUnknown:
+                found = self._find_created(change)
+                if found is None:
+                    continue  # nothing was created: sending again cannot duplicate
+                self.writer.set(change.key, _entry(change, found))
+                return Outcome(change.key, "create", found, "ok",
+                               "created (response lost; found and adopted)")
+            except ApiError:
+                self.writer.set(change.key, None)
+                raise
+            pal_id = str(created["pal_id"])
+            self.writer.set(change.key, _entry(change, pal_id))
+            return Outcome(change.key, "create", pal_id, "ok", "created")
+        return Outcome(change.key, "create", None, "failed",
+                       f"create outcome unknown after {ATTEMPTS} attempts; rerun to converge")
+
+    def _find_created(self, change: Change) -> str | None:
+        claimed = set(self.writer.current.claimed_ids())
+        pointers = list(change.managed)
+        for pal in self.client.list_pals():
+            pal_id = pal.get("pal_id")
+            if not pal_id or pal_id in self.known_ids or pal_id in claimed:
+                continue
+            same_name = change.pal_name and pal.get("pal_name") == change.pal_name
+            same_body = fingerprint(live_form(normalise_live(pal), pointers)) == change.fingerprint
+            if same_name or same_body:
+                return str(pal_id)
+        return None
+
+    def _update(self, change: Change) -> Outcome:
+        assert change.pal_id is not None
+        force = change.key in self.force_maker
+        notes: list[str] = []
+        current = change
+        for _attempt in range(ATTEMPTS):
+            try:
+                for ops in (current.ops, current.conferencing_ops):
+                    if ops:
+                        result = self.client.patch_pal(change.pal_id, list(ops), force=force)
+                        if result.discarded_maker_changes:
+                            notes.append("discarded the unpublished PAL Maker draft (forced)")
+                        if result.publish_url:
+                            notes.append(f"draft-routed: publish at {result.publish_url}")
+            except OutcomeUnknown:
+                fresh = self._replan(change)
+                if fresh is None:
+                    return Outcome(change.key, change.action, change.pal_id, "failed",
+                                   "the PAL disappeared while it was being updated")
+                current = fresh
+                continue
+            self.writer.set(change.key, _entry(change, change.pal_id))
+            verb = "adopted" if change.action == "adopt" else "updated"
+            if not current.ops and not current.conferencing_ops:
+                verb = "adopted" if change.action == "adopt" else "already up to date"
+            return Outcome(change.key, change.action, change.pal_id, "ok",
+                           "; ".join([verb, *notes]))
+        return Outcome(change.key, change.action, change.pal_id, "failed",
+                       f"update outcome unknown after {ATTEMPTS} attempts; rerun to converge")
+
+    def _replan(self, change: Change) -> Change | None:
+        """After a lost PATCH response: read the PAL again and compute what is still missing."""
+        pal = self.client.get_pal(change.pal_id)
+        if pal is None:
+            return None
+        d = self.desired[change.key]
+        lock = self.writer.current
+        entry = lock.get(change.key)
+        if entry is None or entry.pal_id != change.pal_id:
+            lock = lock.with_entry(change.key, LockEntry(change.pal_id, "", (), {}))
+        pinned = Desired(d.key, d.path, d.body, change.pal_id, d.protected, d.ignore)
+        fresh = build([pinned], [pal], lock).changes[0]
+        return fresh
+
+    def _delete(self, change: Change) -> Outcome:
+        assert change.pal_id is not None
+        existed = self.client.delete_pal(change.pal_id)
+        self.writer.set(change.key, None)
+        return Outcome(change.key, "delete", change.pal_id, "ok",
+                       "deleted" if existed else "was already gone; lock entry removed")
+
+    # ------------------------------------------------------------------ verification
+
+    def _verify(self, outcomes: list[Outcome], changed: Sequence[Outcome]) -> list[Outcome]:
+        """Read back each changed PAL; a field the API did not keep fails that PAL."""
+        if not changed:
+            return outcomes
+        ids = {o.pal_id for o in changed}
+        if len(ids) > 10:
+            live = {p["pal_id"]: p for p in self.client.list_pals() if p.get("pal_id") in ids}
+        else:
+            pals = self.client.map_concurrent(self.client.get_pal, sorted(i for i in ids if i))
+            live = {p["pal_id"]: p for p in pals if p}
+        result = []
+        for outcome in outcomes:
+            if outcome not in changed:
+                result.append(outcome)
+                continue
+            d = self.desired[outcome.key]
+            flat, _ = desired_form(d.body, d.ignore)
+            pal = live.get(outcome.pal_id)
+            if pal is None:
+                result.append(Outcome(outcome.key, outcome.action, outcome.pal_id, "failed",
+                                      "not found when read back"))
+                continue
+            kept = live_form(normalise_live(pal), flat, d.ignore)
+            lost = sorted(p for p in flat if kept.get(p, object()) != flat[p])
+            if lost:
+                result.append(Outcome(outcome.key, outcome.action, outcome.pal_id, "failed",
+                                      "the API did not keep: " + ", ".join(lost)))
+            else:
+                result.append(outcome)
+        return result

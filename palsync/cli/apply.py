@@ -1,0 +1,140 @@
+"""`pal-sync apply`: make the live account match the manifests (or a saved plan)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from palsync.cli.common import (
+    common_options,
+    load_desired,
+    load_plan,
+    lock_file,
+    make_plan,
+    open_client,
+)
+from palsync.errors import EXIT_ERROR, EXIT_OK, LockError, StalePlanError, UsageError
+from palsync.plan import Plan, change_to_dict
+
+
+def _stale_reasons(saved: dict[str, Any], plan: Plan) -> list[str]:
+    reasons = []
+    if saved.get("manifests_hash") != plan.manifests_hash:
+        reasons.append("the manifests changed")
+    if saved.get("lock_hash") != plan.lock_hash:
+        reasons.append("the lock file changed")
+    fresh = {c.key: change_to_dict(c) for c in plan.changes}
+    old = {c["key"]: c for c in saved.get("changes", [])}
+    for key in sorted(set(fresh) | set(old)):
+        a, b = old.get(key), fresh.get(key)
+        if a is None or b is None:
+            reasons.append(f"{key}: now {'absent from' if b is None else 'in'} the plan")
+        elif a.get("live_hash") != b.get("live_hash"):
+            reasons.append(f"{key}: the live PAL {b.get('pal_id')} changed since the plan")
+        elif (a["action"], a["ops"], a["conferencing_ops"], a["secret_fingerprints"]) != (
+            b["action"], b["ops"], b["conferencing_ops"], b["secret_fingerprints"]
+        ):
+            reasons.append(f"{key}: the planned changes differ now (environment variables?)")
+    return reasons
+
+
+@click.command("apply")
+@click.argument("planfile", required=False, type=click.Path(dir_okay=False))
+@common_options
+@click.option("--target", "targets", multiple=True, metavar="KEY",
+              help="Limit to these keys (globs; repeatable).")
+@click.option("--prune", is_flag=True, help="Delete PALs in the lock whose manifest is gone.")
+@click.option("--auto-approve", is_flag=True, help="Apply without asking (for CI).")
+@click.option("--parallelism", default=4, show_default=True, type=click.IntRange(1, 64),
+              help="Operations in flight at once.")
+@click.option("--on-error", type=click.Choice(["continue", "abort"]), default="continue",
+              show_default=True, help="After a PAL fails: go on with the others, or stop.")
+@click.option("--force-maker", "force_maker", multiple=True, metavar="KEY",
+              help="Overwrite unpublished PAL Maker edits of this PAL (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def command(planfile: str | None, directory: str, lock_path: str | None, emulator: bool,
+            api_key_file: str | None, verbose: bool, targets: tuple[str, ...], prune: bool,
+            auto_approve: bool, parallelism: int, on_error: str, force_maker: tuple[str, ...],
+            fmt: str) -> int:
+    """Make the live account match the manifests.
+
+    Without PLANFILE: plan, show the plan, ask for confirmation (--auto-approve in CI). With a
+    PLANFILE from `pal-sync plan --out`: apply exactly that plan, or refuse if anything it was
+    based on changed since. The lock is written after every successful operation, so a re-run
+    after any failure or interruption converges without duplicates.
+    """
+    from filelock import FileLock, Timeout
+
+    from palsync import lock as lockfile
+    from palsync import render
+    from palsync.apply import Applier, LockWriter, Outcome
+
+    saved = load_plan(planfile) if planfile else None
+    if saved is not None:
+        directory = saved.get("dir", directory)
+        targets = tuple(saved.get("targets", ()))
+        prune = bool(saved.get("prune", False))
+    path = lock_file(directory, lock_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    guard = FileLock(str(path) + ".lck")
+    try:
+        guard.acquire(timeout=0)
+    except Timeout:
+        raise LockError(f"another pal-sync apply is running on {directory}/ (lock {path}.lck)",
+                        hint="wait for it to finish; if none is running, delete the .lck file")
+    try:
+        manifests, desired = load_desired(directory, targets)
+        lock = lockfile.load(path)
+        with open_client(emulator=emulator, api_key_file=api_key_file, verbose=verbose,
+                         concurrency=max(16, parallelism)) as client:
+            plan, live = make_plan(client, manifests, desired, lock, targets=targets,
+                                   prune=prune)
+            live_ids = {str(p["pal_id"]) for p in live if p.get("pal_id")}
+            if saved is not None:
+                reasons = _stale_reasons(saved, plan)
+                if reasons:
+                    raise StalePlanError(f"stale plan {planfile}: " + "; ".join(reasons) +
+                                         "; nothing was applied", hint="run pal-sync plan again")
+            if fmt == "text":
+                click.echo(render.plan_text(plan), nl=False)
+            if plan.has_changes and saved is None and not auto_approve:
+                if not sys.stdin.isatty():
+                    raise UsageError("no terminal to confirm on and no --auto-approve; nothing "
+                                     "was applied", hint="review `pal-sync plan`, then rerun "
+                                     "with --auto-approve")
+                if not click.confirm("Apply these changes?", default=False):
+                    click.echo("Nothing applied.")
+                    return EXIT_OK
+            total = sum(c.is_change or c.action == "blocked" for c in plan.changes)
+            done = [0]
+
+            def progress(outcome: Outcome) -> None:
+                done[0] += 1
+                if fmt == "text":
+                    click.echo(f"[{done[0]}/{total}] {outcome.result:<7} {outcome.action} "
+                               f"{outcome.key} {outcome.pal_id or ''} {outcome.message}".rstrip(),
+                               err=True)
+
+            by_key = {d.key: d for d in desired}
+            applier = Applier(plan, by_key, client, LockWriter(lock, path), known_ids=live_ids,
+                              parallelism=parallelism, abort_on_error=on_error == "abort",
+                              force_maker=force_maker, progress=progress)
+            outcomes = applier.run()
+    finally:
+        guard.release()
+    failed = [o for o in outcomes if o.failed]
+    if fmt == "json":
+        doc = {"format_version": 1, "plan": plan.to_dict(),
+               "outcomes": [o.__dict__ for o in outcomes], "failed": len(failed)}
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    elif outcomes:
+        click.echo("")
+        rows = [(o.key, o.action, o.pal_id or "-", o.result, o.message) for o in outcomes]
+        click.echo(render.outcomes_text(rows), nl=False)
+        ok = sum(o.result == "ok" for o in outcomes)
+        click.echo(f"Apply complete: {ok} succeeded, {len(failed)} failed or blocked.")
+    return EXIT_ERROR if failed else EXIT_OK
