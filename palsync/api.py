@@ -107,8 +107,9 @@ class TavusClient:
             raise UsageError(f"TAVUS_API_URL {base_url!r} is not an http(s) URL")
         if parts.scheme == "http" and not is_loopback(parts.hostname):
             raise UsageError(
-                f"refusing plain http:// to {parts.hostname}: the API key would travel "
-                "unencrypted", hint="use https://, or http:// only for a loopback emulator")
+                f"refusing plain http:// to {parts.hostname}: the API key would travel unencrypted",
+                hint="use https://, or http:// only for a loopback emulator",
+            )
         if not api_key:
             raise UsageError("the Tavus API key is empty")
         self.base_url = base_url.rstrip("/")
@@ -120,15 +121,17 @@ class TavusClient:
         self._budget_lock = threading.Lock()
         self._log = log
         self._slots = threading.BoundedSemaphore(self.concurrency)
-        self._pool = ThreadPoolExecutor(max_workers=self.concurrency,
-                                        thread_name_prefix="tavus-api")
+        self._pool = ThreadPoolExecutor(
+            max_workers=self.concurrency, thread_name_prefix="tavus-api"
+        )
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={"x-api-key": api_key, "Accept": "application/json"},
             timeout=timeout,
             transport=transport,
-            limits=httpx.Limits(max_connections=self.concurrency,
-                                max_keepalive_connections=self.concurrency),
+            limits=httpx.Limits(
+                max_connections=self.concurrency, max_keepalive_connections=self.concurrency
+            ),
         )
 
     def __repr__(self) -> str:
@@ -163,8 +166,16 @@ class TavusClient:
             return min(hinted, self.backoff_cap)
         return random.uniform(0, min(self.backoff_cap, self.backoff_base * 2**attempt))
 
-    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                json: Any = None, create: bool = False, ok: Iterable[int] = ()) -> httpx.Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        create: bool = False,
+        ok: Iterable[int] = (),
+    ) -> httpx.Response:
         """Send with retries. `create`: never resend once the request may have been received."""
         allowed = set(ok)
         shown = path + (("?" + "&".join(f"{k}={v}" for k, v in params.items())) if params else "")
@@ -182,8 +193,9 @@ class TavusClient:
                 failure = f"no response ({type(err).__name__})"
                 if create or method == "PATCH":
                     self._say(f"{method} {shown} -> {failure}; outcome unknown")
-                    raise OutcomeUnknown(method, path, None, failure + "; the request may have "
-                                         "taken effect") from None
+                    raise OutcomeUnknown(
+                        method, path, None, failure + "; the request may have taken effect"
+                    ) from None
             elapsed = int((time.monotonic() - started) * 1000)
             if response is not None:
                 status = response.status_code
@@ -194,18 +206,23 @@ class TavusClient:
                     raise self._error(method, path, response)
                 if (create and status != 429) or (method == "PATCH" and status in (502, 504)):
                     detail, _ = _detail(response)
-                    raise OutcomeUnknown(method, path, status, f"{detail}; the request may have "
-                                         "taken effect")
+                    raise OutcomeUnknown(
+                        method, path, status, f"{detail}; the request may have taken effect"
+                    )
                 failure = f"{status} {_detail(response)[0]}"
             else:
                 self._say(f"{method} {shown} -> {failure} ({elapsed} ms)")
             attempt += 1
             wait = self._delay(attempt, response)
             if attempt > self.max_retries or not self._spend(wait):
-                status = response.status_code if response is not None else None
-                raise ApiError(method, path, status, f"gave up after {attempt} attempts: "
-                               f"{failure}", hint="the API is rate limiting or unavailable; "
-                               "rerun later (a rerun converges)")
+                code = response.status_code if response is not None else None
+                raise ApiError(
+                    method,
+                    path,
+                    code,
+                    f"gave up after {attempt} attempts: {failure}",
+                    hint="the API is rate limiting or unavailable; rerun later (a rerun converges)",
+                )
             self._say(f"  retrying in {wait:.2f}s (attempt {attempt + 1})")
             time.sleep(wait)
 
@@ -234,21 +251,25 @@ class TavusClient:
 
     # ------------------------------------------------------------------ pagination
 
-    def _paged(self, path: str, params: dict[str, Any], *, first_page: int = 1
-               ) -> tuple[list[dict], int | None]:
+    def _paged(
+        self, path: str, params: dict[str, Any], *, first_page: int = 1
+    ) -> tuple[list[dict], int | None]:
         """Every item of a list endpoint: page one, then the rest concurrently.
 
         Pages are counted by the items the server actually returned (it may cap `limit`
         silently). If the total still falls short, the other page base is tried too.
         """
+
         def fetch(page: int) -> list[dict]:
-            body = self.request("GET", path, params={**params, "limit": PAGE_SIZE,
-                                                       "page": page}).json()
+            body = self.request(
+                "GET", path, params={**params, "limit": PAGE_SIZE, "page": page}
+            ).json()
             data = body.get("data", []) if isinstance(body, dict) else []
             return [d for d in data if isinstance(d, dict)]
 
-        body = self.request("GET", path, params={**params, "limit": PAGE_SIZE,
-                                                   "page": first_page}).json()
+        body = self.request(
+            "GET", path, params={**params, "limit": PAGE_SIZE, "page": first_page}
+        ).json()
         items = [d for d in body.get("data", []) if isinstance(d, dict)]
         total = body.get("total_count")
         if not isinstance(total, int):
@@ -297,11 +318,11 @@ class TavusClient:
             raise ApiError("POST", "/v2/pals", response.status_code, "response has no pal_id")
         return created
 
-    def patch_pal(self, pal_id: str, ops: list[dict[str, Any]], *, force: bool = False
-                  ) -> PatchResult:
+    def patch_pal(
+        self, pal_id: str, ops: list[dict[str, Any]], *, force: bool = False
+    ) -> PatchResult:
         params = {"force": "true"} if force else None
-        response = self.request("PATCH", f"/v2/pals/{pal_id}", json=ops, params=params,
-                                ok={304})
+        response = self.request("PATCH", f"/v2/pals/{pal_id}", json=ops, params=params, ok={304})
         if response.status_code == 304:
             return PatchResult(changed=False, status=304)
         body: dict[str, Any] | None = None
@@ -346,8 +367,11 @@ class TavusClient:
 
 
 def client_from_env(
-    *, base_url: str | None = None, api_key_file: str | None = None,
-    log: Callable[[str], None] | None = None, **kwargs: Any,
+    *,
+    base_url: str | None = None,
+    api_key_file: str | None = None,
+    log: Callable[[str], None] | None = None,
+    **kwargs: Any,
 ) -> TavusClient:
     """A client configured from TAVUS_API_KEY (or a key file) and TAVUS_API_URL."""
     if api_key_file:
@@ -358,8 +382,11 @@ def client_from_env(
     else:
         key = os.environ.get("TAVUS_API_KEY", "").strip()
     if not key:
-        raise UsageError("no Tavus API key", hint="export TAVUS_API_KEY=... (or pass "
-                         "--api-key-file FILE; try --emulator to run without an account)")
+        raise UsageError(
+            "no Tavus API key",
+            hint="export TAVUS_API_KEY=... (or pass "
+            "--api-key-file FILE; try --emulator to run without an account)",
+        )
     url = base_url or os.environ.get("TAVUS_API_URL") or DEFAULT_URL
     env_knobs = {
         "backoff_base": ("PALSYNC_BACKOFF_BASE", float),

@@ -57,15 +57,29 @@ class LockWriter:
 
 
 def _entry(change: Change, pal_id: str) -> LockEntry:
-    return LockEntry(pal_id, change.fingerprint, change.managed,
-                     dict(change.secret_fingerprints), change.protected)
+    return LockEntry(
+        pal_id,
+        change.fingerprint,
+        change.managed,
+        dict(change.secret_fingerprints),
+        change.protected,
+    )
 
 
 class Applier:
-    def __init__(self, plan: Plan, desired: Mapping[str, Desired], client: Any,
-                 writer: LockWriter, *, known_ids: Iterable[str], parallelism: int = 4,
-                 abort_on_error: bool = False, force_maker: Iterable[str] = (),
-                 progress: Callable[[Outcome], None] | None = None):
+    def __init__(
+        self,
+        plan: Plan,
+        desired: Mapping[str, Desired],
+        client: Any,
+        writer: LockWriter,
+        *,
+        known_ids: Iterable[str],
+        parallelism: int = 4,
+        abort_on_error: bool = False,
+        force_maker: Iterable[str] = (),
+        progress: Callable[[Outcome], None] | None = None,
+    ):
         self.plan = plan
         self.desired = desired
         self.client = client
@@ -85,11 +99,23 @@ class Applier:
             if change.action == "noop":
                 self._refresh_noop(change)
             elif change.action == "blocked":
-                outcomes.append(self._done(Outcome(change.key, "blocked", change.pal_id,
-                                                   "blocked", "; ".join(change.reasons))))
+                outcomes.append(
+                    self._done(
+                        Outcome(
+                            change.key,
+                            "blocked",
+                            change.pal_id,
+                            "blocked",
+                            "; ".join(change.reasons),
+                        )
+                    )
+                )
         phases: list[tuple[str, Callable[[Change], Outcome]]] = [
-            ("create", self._create), ("update", self._update), ("adopt", self._update),
-            ("delete", self._delete)]
+            ("create", self._create),
+            ("update", self._update),
+            ("adopt", self._update),
+            ("delete", self._delete),
+        ]
         with ThreadPoolExecutor(self.parallelism, thread_name_prefix="apply") as pool:
             for action, step in phases:
                 batch = [c for c in self.plan.changes if c.action == action]
@@ -106,15 +132,27 @@ class Applier:
 
     def _guard(self, change: Change, step: Callable[[Change], Outcome]) -> Outcome:
         if self._stop.is_set():
-            return self._done(Outcome(change.key, change.action, change.pal_id, "skipped",
-                                      "not attempted (--on-error abort)"))
+            return self._done(
+                Outcome(
+                    change.key,
+                    change.action,
+                    change.pal_id,
+                    "skipped",
+                    "not attempted (--on-error abort)",
+                )
+            )
         try:
             outcome = step(change)
         except MakerConflict:
-            outcome = Outcome(change.key, change.action, change.pal_id, "blocked",
-                              f"someone has unpublished edits in PAL Maker for {change.key} "
-                              f"({change.pal_id}); publish or discard them, or rerun with "
-                              f"--force-maker {change.key}")
+            outcome = Outcome(
+                change.key,
+                change.action,
+                change.pal_id,
+                "blocked",
+                f"someone has unpublished edits in PAL Maker for {change.key} "
+                f"({change.pal_id}); publish or discard them, or rerun with "
+                f"--force-maker {change.key}",
+            )
         except ApiError as err:
             outcome = Outcome(change.key, change.action, change.pal_id, "failed", err.message)
         return self._done(outcome)
@@ -132,10 +170,14 @@ class Applier:
 
     def _create(self, change: Change) -> Outcome:
         body = change.create_body or {}
-        pending = {"fingerprint": change.fingerprint, "pal_name": change.pal_name,
-                   "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        self.writer.set(change.key, LockEntry(None, pending_create=pending,
-                                              protected=change.protected))
+        pending = {
+            "fingerprint": change.fingerprint,
+            "pal_name": change.pal_name,
+            "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        self.writer.set(
+            change.key, LockEntry(None, pending_create=pending, protected=change.protected)
+        )
         for _attempt in range(ATTEMPTS):
             try:
                 created = self.client.create_pal(body)
@@ -144,16 +186,22 @@ class Applier:
                 if found is None:
                     continue  # nothing was created: sending again cannot duplicate
                 self.writer.set(change.key, _entry(change, found))
-                return Outcome(change.key, "create", found, "ok",
-                               "created (response lost; found and adopted)")
+                return Outcome(
+                    change.key, "create", found, "ok", "created (response lost; found and adopted)"
+                )
             except ApiError:
                 self.writer.set(change.key, None)
                 raise
             pal_id = str(created["pal_id"])
             self.writer.set(change.key, _entry(change, pal_id))
             return Outcome(change.key, "create", pal_id, "ok", "created")
-        return Outcome(change.key, "create", None, "failed",
-                       f"create outcome unknown after {ATTEMPTS} attempts; rerun to converge")
+        return Outcome(
+            change.key,
+            "create",
+            None,
+            "failed",
+            f"create outcome unknown after {ATTEMPTS} attempts; rerun to converge",
+        )
 
     def _find_created(self, change: Change) -> str | None:
         claimed = set(self.writer.current.claimed_ids())
@@ -185,18 +233,29 @@ class Applier:
             except OutcomeUnknown:
                 fresh = self._replan(change)
                 if fresh is None:
-                    return Outcome(change.key, change.action, change.pal_id, "failed",
-                                   "the PAL disappeared while it was being updated")
+                    return Outcome(
+                        change.key,
+                        change.action,
+                        change.pal_id,
+                        "failed",
+                        "the PAL disappeared while it was being updated",
+                    )
                 current = fresh
                 continue
             self.writer.set(change.key, _entry(change, change.pal_id))
             verb = "adopted" if change.action == "adopt" else "updated"
             if not current.ops and not current.conferencing_ops:
                 verb = "adopted" if change.action == "adopt" else "already up to date"
-            return Outcome(change.key, change.action, change.pal_id, "ok",
-                           "; ".join([verb, *notes]))
-        return Outcome(change.key, change.action, change.pal_id, "failed",
-                       f"update outcome unknown after {ATTEMPTS} attempts; rerun to converge")
+            return Outcome(
+                change.key, change.action, change.pal_id, "ok", "; ".join([verb, *notes])
+            )
+        return Outcome(
+            change.key,
+            change.action,
+            change.pal_id,
+            "failed",
+            f"update outcome unknown after {ATTEMPTS} attempts; rerun to converge",
+        )
 
     def _replan(self, change: Change) -> Change | None:
         """After a lost PATCH response: read the PAL again and compute what is still missing."""
@@ -216,8 +275,13 @@ class Applier:
         assert change.pal_id is not None
         existed = self.client.delete_pal(change.pal_id)
         self.writer.set(change.key, None)
-        return Outcome(change.key, "delete", change.pal_id, "ok",
-                       "deleted" if existed else "was already gone; lock entry removed")
+        return Outcome(
+            change.key,
+            "delete",
+            change.pal_id,
+            "ok",
+            "deleted" if existed else "was already gone; lock entry removed",
+        )
 
     # ------------------------------------------------------------------ verification
 
@@ -240,14 +304,28 @@ class Applier:
             flat, _ = desired_form(d.body, d.ignore)
             pal = live.get(outcome.pal_id)
             if pal is None:
-                result.append(Outcome(outcome.key, outcome.action, outcome.pal_id, "failed",
-                                      "not found when read back"))
+                result.append(
+                    Outcome(
+                        outcome.key,
+                        outcome.action,
+                        outcome.pal_id,
+                        "failed",
+                        "not found when read back",
+                    )
+                )
                 continue
             kept = live_form(normalise_live(pal), flat, d.ignore)
             lost = sorted(p for p in flat if kept.get(p, object()) != flat[p])
             if lost:
-                result.append(Outcome(outcome.key, outcome.action, outcome.pal_id, "failed",
-                                      "the API did not keep: " + ", ".join(lost)))
+                result.append(
+                    Outcome(
+                        outcome.key,
+                        outcome.action,
+                        outcome.pal_id,
+                        "failed",
+                        "the API did not keep: " + ", ".join(lost),
+                    )
+                )
             else:
                 result.append(outcome)
         return result

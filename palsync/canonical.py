@@ -60,8 +60,10 @@ def normalise_live(pal: Mapping[str, Any]) -> dict[str, Any]:
         for (layer, old), new in LEGACY_LAYER.items():
             section = layers.get(layer)
             if isinstance(section, dict) and old in section and new not in section:
-                layers = {**layers, layer: {(new if k == old else k): v
-                                            for k, v in section.items()}}
+                layers = {
+                    **layers,
+                    layer: {(new if k == old else k): v for k, v in section.items()},
+                }
         doc["layers"] = layers
     return doc
 
@@ -110,8 +112,7 @@ def lookup(doc: Any, pointer: str) -> Any:
     return node
 
 
-def live_form(live: Mapping[str, Any], pointers: Iterable[str], ignore: Iterable[str] = ()
-              ) -> Flat:
+def live_form(live: Mapping[str, Any], pointers: Iterable[str], ignore: Iterable[str] = ()) -> Flat:
     """The live document projected onto `pointers` (absent ones left out)."""
     ignore = tuple(ignore)
     flat: Flat = {}
@@ -128,8 +129,9 @@ def live_form(live: Mapping[str, Any], pointers: Iterable[str], ignore: Iterable
 
 
 def fingerprint(flat: Mapping[str, Any]) -> str:
-    text = json.dumps(sorted(flat.items()), separators=(",", ":"), ensure_ascii=False,
-                      sort_keys=True, default=str)
+    text = json.dumps(
+        sorted(flat.items()), separators=(",", ":"), ensure_ascii=False, sort_keys=True, default=str
+    )
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 

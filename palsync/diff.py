@@ -33,8 +33,9 @@ class FieldChange:
         return self.before is MISSING
 
 
-def field_changes(live: Mapping[str, Any], desired: Mapping[str, Any], removed: list[str]
-                  ) -> list[FieldChange]:
+def field_changes(
+    live: Mapping[str, Any], desired: Mapping[str, Any], removed: list[str]
+) -> list[FieldChange]:
     """Changed pointers between two flat forms (desired wins); `removed` pointers go away."""
     from deepdiff import DeepDiff
 
@@ -45,8 +46,9 @@ def field_changes(live: Mapping[str, Any], desired: Mapping[str, Any], removed: 
             path = item.path(output_format="list")
             if path:
                 changed.add(str(path[0]))
-    changes = [FieldChange(p, live.get(p, MISSING), desired[p]) for p in sorted(changed)
-               if p in desired]
+    changes = [
+        FieldChange(p, live.get(p, MISSING), desired[p]) for p in sorted(changed) if p in desired
+    ]
     changes += [FieldChange(p, live[p], MISSING) for p in sorted(removed) if p in live]
     return changes
 
@@ -117,8 +119,9 @@ def patch_ops(
     scratch = copy.deepcopy(dict(live))
     main_sets = {p: v for p, v in sets.items() if not _is_conferencing(p)}
     conf_sets = {p: v for p, v in sets.items() if _is_conferencing(p)}
-    removes = sorted((p for p in removals if lookup(live, p) is not MISSING),
-                     key=lambda p: -p.count("/"))
+    removes = sorted(
+        (p for p in removals if lookup(live, p) is not MISSING), key=lambda p: -p.count("/")
+    )
     main = [{"op": "remove", "path": p} for p in removes if not _is_conferencing(p)]
     conf = [{"op": "remove", "path": p} for p in removes if _is_conferencing(p)]
     _apply(scratch, main)

@@ -15,8 +15,8 @@ LEGACY_TOP_LEVEL: dict[str, str] = {
 }
 
 #: Legacy names inside a layer: (layer, legacy) -> current.
-#: Decision (tavus-api.md 9b leaves it open): `replica_interruptibility` is treated as the persona-era
-#: spelling of `pal_interruptibility`.
+#: Decision (tavus-api.md 9b leaves it open): `replica_interruptibility` is treated as the
+#: persona-era spelling of `pal_interruptibility`.
 LEGACY_LAYER: dict[tuple[str, str], str] = {
     ("conversational_flow", "replica_interruptibility"): "pal_interruptibility",
 }

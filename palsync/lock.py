@@ -98,15 +98,18 @@ def load(path: str | Path) -> Lock:
         return new_lock()
     except (OSError, UnicodeDecodeError) as err:
         raise LockError(f"cannot read lock file {file}: {err}") from None
-    fix = (f"restore it from git (git checkout -- {file}) or delete it; pal-sync will then "
-           "re-adopt live PALs by name")
+    fix = (
+        f"restore it from git (git checkout -- {file}) or delete it; pal-sync will then "
+        "re-adopt live PALs by name"
+    )
     try:
         data = json.loads(text)
     except ValueError as err:
         raise LockError(f"lock file {file} is corrupt (not JSON: {err})", hint=fix) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise LockError(f"{file} is not a pal-sync lock file (expected \"format\": \"{FORMAT}\")",
-                        hint=fix)
+        raise LockError(
+            f'{file} is not a pal-sync lock file (expected "format": "{FORMAT}")', hint=fix
+        )
     pals = data.get("pals")
     salt = data.get("salt")
     if not isinstance(pals, dict) or not isinstance(salt, str) or not salt:

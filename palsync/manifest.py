@@ -181,8 +181,9 @@ def parse_bytes(path: str, data: bytes) -> tuple[Any, list[Problem], yaml.Node |
         before = data[: err.start]
         line = before.count(b"\n") + 1
         col = err.start - (before.rfind(b"\n") + 1) + 1
-        return fail(f"not valid UTF-8 (byte 0x{data[err.start]:02x}); save the file as UTF-8",
-                    line, col)
+        return fail(
+            f"not valid UTF-8 (byte 0x{data[err.start]:02x}); save the file as UTF-8", line, col
+        )
     text = text.removeprefix("\ufeff")
     loader = _Loader(text)
     try:
@@ -191,8 +192,11 @@ def parse_bytes(path: str, data: bytes) -> tuple[Any, list[Problem], yaml.Node |
         line, col = _mark(err)
         source_line = text.splitlines()[line - 1] if 0 < line <= text.count("\n") + 1 else ""
         if "\t" in source_line[: max(col, 1)] and "cannot start any token" in (err.problem or ""):
-            return fail("tab character in indentation; YAML indents with spaces only",
-                        line, source_line.index("\t") + 1)
+            return fail(
+                "tab character in indentation; YAML indents with spaces only",
+                line,
+                source_line.index("\t") + 1,
+            )
         return fail(_yaml_message(err), line, col)
     except yaml.YAMLError as err:
         return fail(f"invalid YAML: {err}")
@@ -246,46 +250,77 @@ _JSON_TAGS = {
 }
 
 
-def _construct(node: yaml.Node, pointer: str, path: str, problems: list[Problem], loader: Any
-               ) -> Any:
+def _construct(
+    node: yaml.Node, pointer: str, path: str, problems: list[Problem], loader: Any
+) -> Any:
     here = Location(path, node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
         first_seen: dict[str, int] = {}
         for key_node, value_node in node.value:
             key_loc = Location(path, key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
-                problems.append(Problem(key_loc, f"{_dotted(pointer) or 'document'}: only plain "
-                                        "string keys are supported (no complex or merge keys)",
-                                        pointer=pointer, code="key"))
+            if (
+                not isinstance(key_node, yaml.ScalarNode)
+                or key_node.tag == "tag:yaml.org,2002:merge"
+            ):
+                problems.append(
+                    Problem(
+                        key_loc,
+                        f"{_dotted(pointer) or 'document'}: only plain "
+                        "string keys are supported (no complex or merge keys)",
+                        pointer=pointer,
+                        code="key",
+                    )
+                )
                 continue
             key = key_node.value
             if key_node.tag != "tag:yaml.org,2002:str" and not key_node.style:
                 shown = _dotted(pointer + "/" + _escape(key))
-                problems.append(Problem(key_loc, f"{shown}: key is read as a "
-                                        f"{key_node.tag.rsplit(':', 1)[-1]}, not a string; quote it",
-                                        pointer=pointer, code="key"))
+                problems.append(
+                    Problem(
+                        key_loc,
+                        f"{shown}: key is read as a "
+                        f"{key_node.tag.rsplit(':', 1)[-1]}, not a string; quote it",
+                        pointer=pointer,
+                        code="key",
+                    )
+                )
             child = pointer + "/" + _escape(key)
             if key in result:
-                problems.append(Problem(
-                    key_loc,
-                    f"{_dotted(child)}: duplicate key (first at line {first_seen[key]}); "
-                    "YAML would silently keep only this last one",
-                    pointer=child, code="duplicate-key"))
+                problems.append(
+                    Problem(
+                        key_loc,
+                        f"{_dotted(child)}: duplicate key (first at line {first_seen[key]}); "
+                        "YAML would silently keep only this last one",
+                        pointer=child,
+                        code="duplicate-key",
+                    )
+                )
             first_seen.setdefault(key, key_loc.line)
             result[key] = _construct(value_node, child, path, problems, loader)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, f"{pointer}/{i}", path, problems, loader)
-                for i, item in enumerate(node.value)]
+        return [
+            _construct(item, f"{pointer}/{i}", path, problems, loader)
+            for i, item in enumerate(node.value)
+        ]
     if node.tag not in _JSON_TAGS:
-        problems.append(Problem(here, f"{_dotted(pointer) or 'document'}: unsupported YAML tag "
-                                f"{node.tag}", pointer=pointer, code="tag"))
+        problems.append(
+            Problem(
+                here,
+                f"{_dotted(pointer) or 'document'}: unsupported YAML tag {node.tag}",
+                pointer=pointer,
+                code="tag",
+            )
+        )
         return None
     value = loader.construct_object(node)
     if isinstance(value, float) and value != value:  # NaN has no JSON form
-        problems.append(Problem(here, f"{_dotted(pointer)}: NaN is not a valid value",
-                                pointer=pointer, code="tag"))
+        problems.append(
+            Problem(
+                here, f"{_dotted(pointer)}: NaN is not a valid value", pointer=pointer, code="tag"
+            )
+        )
     return value
 
 
@@ -320,8 +355,7 @@ def _collect(paths: Sequence[str]) -> tuple[list[Path], list[Problem]]:
         elif p.is_file():
             files.append(p)
         else:
-            problems.append(Problem(Location(str(given)), "no such file or directory",
-                                    code="path"))
+            problems.append(Problem(Location(str(given)), "no such file or directory", code="path"))
     return files, problems
 
 
@@ -334,14 +368,22 @@ def load_paths(paths: Sequence[str]) -> tuple[list[Manifest], list[Problem]]:
         shown = str(file)
         key = file.stem
         if not KEY_PATTERN.match(key):
-            problems.append(Problem(
-                Location(shown, 1, 1),
-                f"file name {file.name!r}: the key (file stem) must match [a-z0-9][a-z0-9_-]* "
-                "(lower-case letters, digits, '-' and '_')", code="key-name"))
+            problems.append(
+                Problem(
+                    Location(shown, 1, 1),
+                    f"file name {file.name!r}: the key (file stem) must match [a-z0-9][a-z0-9_-]* "
+                    "(lower-case letters, digits, '-' and '_')",
+                    code="key-name",
+                )
+            )
         if key in seen and seen[key] != shown:
-            problems.append(Problem(Location(shown, 1, 1),
-                                    f"key {key!r} is also defined by {seen[key]}; one file per key",
-                                    code="duplicate-manifest"))
+            problems.append(
+                Problem(
+                    Location(shown, 1, 1),
+                    f"key {key!r} is also defined by {seen[key]}; one file per key",
+                    code="duplicate-manifest",
+                )
+            )
             continue
         seen[key] = shown
         try:
@@ -365,9 +407,14 @@ def load_bytes(path: str, key: str, data: bytes) -> tuple[Manifest | None, list[
         return None, problems
     if not isinstance(document, dict):
         kind = "a list" if isinstance(document, list) else f"a {type(document).__name__} scalar"
-        problems.append(Problem(Location(path, 1, 1),
-                                f"the document is {kind}; a manifest must be a mapping of PAL "
-                                "fields (pal_name: ..., system_prompt: ...)", code="not-mapping"))
+        problems.append(
+            Problem(
+                Location(path, 1, 1),
+                f"the document is {kind}; a manifest must be a mapping of PAL "
+                "fields (pal_name: ..., system_prompt: ...)",
+                code="not-mapping",
+            )
+        )
         return None, problems
     body, aliases = normalise(document)
     settings = _settings(document.get("x-palsync"))
@@ -376,7 +423,7 @@ def load_bytes(path: str, key: str, data: bytes) -> tuple[Manifest | None, list[
 
 
 def normalise(document: dict[str, Any]) -> tuple[dict[str, Any], tuple[tuple[str, str], ...]]:
-    """The API body: legacy names → current names, `x-palsync` removed (values shared, not copied)."""
+    """The API body: legacy names → current names, `x-palsync` removed (values shared)."""
     aliases: list[tuple[str, str]] = []
     body: dict[str, Any] = {}
     for key, value in document.items():
@@ -398,8 +445,11 @@ def normalise(document: dict[str, Any]) -> tuple[dict[str, Any], tuple[tuple[str
             section = layers.get(layer)
             if isinstance(section, dict) and old in section:
                 aliases.append((f"/layers/{layer}/{new}", f"/layers/{layer}/{old}"))
-                renamed = {(new if k == old else k): v for k, v in section.items() if
-                           not (k == old and new in section)}
+                renamed = {
+                    (new if k == old else k): v
+                    for k, v in section.items()
+                    if not (k == old and new in section)
+                }
                 layers[layer] = renamed
         body["layers"] = layers
     return body, tuple(aliases)
@@ -490,11 +540,15 @@ def interpolate(
                 return value
             result, missing = substitute(value, environ)
             for name in missing:
-                problems.append(Problem(
-                    m.locate(pointer),
-                    f"{_dotted(pointer)}: environment variable {name} is not set "
-                    f"(set it, or give a default: ${{{name}:-...}})",
-                    pointer=pointer, code="unset-variable"))
+                problems.append(
+                    Problem(
+                        m.locate(pointer),
+                        f"{_dotted(pointer)}: environment variable {name} is not set "
+                        f"(set it, or give a default: ${{{name}:-...}})",
+                        pointer=pointer,
+                        code="unset-variable",
+                    )
+                )
             return result
         if isinstance(value, dict):
             return {k: walk(v, pointer + "/" + _escape(str(k))) for k, v in value.items()}

@@ -201,27 +201,45 @@ def build(
             continue
         pal = live_by_id.get(entry.pal_id)
         if not prune:
-            warnings.append(f"{key}: in the lock but has no manifest; `--prune` would delete "
-                            f"PAL {entry.pal_id}" + ("" if pal else " (already gone)"))
+            warnings.append(
+                f"{key}: in the lock but has no manifest; `--prune` would delete "
+                f"PAL {entry.pal_id}" + ("" if pal else " (already gone)")
+            )
             continue
         changes.append(_plan_delete(key, entry, pal))
-    return Plan(tuple(changes), tuple(warnings), manifests_hash(manifest_digests), lock.digest(),
-                lock.salt)
+    return Plan(
+        tuple(changes), tuple(warnings), manifests_hash(manifest_digests), lock.digest(), lock.salt
+    )
 
 
 def _plan_delete(key: str, entry: LockEntry, pal: Mapping[str, Any] | None) -> Change:
     name = pal.get("pal_name") if pal else None
     if entry.protected:
-        return Change(key, "noop", pal_id=entry.pal_id, pal_name=name, protected=True,
-                      warnings=("protected: not deleted; remove `protected` from the lock "
-                                "entry's manifest first",))
+        return Change(
+            key,
+            "noop",
+            pal_id=entry.pal_id,
+            pal_name=name,
+            protected=True,
+            warnings=(
+                "protected: not deleted; remove `protected` from the lock entry's manifest first",
+            ),
+        )
     warning = () if pal else ("already deleted outside pal-sync; only the lock entry goes",)
-    return Change(key, "delete", "local", entry.pal_id, name, warnings=warning,
-                  live_hash=document_hash(pal) if pal else None)
+    return Change(
+        key,
+        "delete",
+        "local",
+        entry.pal_id,
+        name,
+        warnings=warning,
+        live_hash=document_hash(pal) if pal else None,
+    )
 
 
-def _identify(d: Desired, live_by_id: Mapping[str, Mapping[str, Any]], lock: Lock,
-              claimed: Mapping[str, str]) -> tuple[str, Mapping[str, Any] | None, list[str]]:
+def _identify(
+    d: Desired, live_by_id: Mapping[str, Mapping[str, Any]], lock: Lock, claimed: Mapping[str, str]
+) -> tuple[str, Mapping[str, Any] | None, list[str]]:
     """(how, live PAL or None, warnings); how ∈ pin, lock, pending, name, create, ambiguous."""
     entry = lock.get(d.key)
     notes: list[str] = []
@@ -230,17 +248,22 @@ def _identify(d: Desired, live_by_id: Mapping[str, Mapping[str, Any]], lock: Loc
             continue
         if pal_id in live_by_id:
             return how, live_by_id[pal_id], notes
-        notes.append(f"PAL {pal_id} ({'pinned' if how == 'pin' else 'from the lock'}) no longer "
-                     "exists live (deleted by hand?); it will be created again")
+        notes.append(
+            f"PAL {pal_id} ({'pinned' if how == 'pin' else 'from the lock'}) no longer "
+            "exists live (deleted by hand?); it will be created again"
+        )
         if how == "pin":
             return "create", None, notes
     name = d.body.get("pal_name")
     unclaimed = [p for i, p in live_by_id.items() if i not in claimed]
     if entry is not None and entry.pending_create is not None:
         fp = entry.pending_create.get("fingerprint")
-        found = [p for p in unclaimed
-                 if (name and p.get("pal_name") == name)
-                 or (fp and fingerprint(live_form(normalise_live(p), _pointers(d))) == fp)]
+        found = [
+            p
+            for p in unclaimed
+            if (name and p.get("pal_name") == name)
+            or (fp and fingerprint(live_form(normalise_live(p), _pointers(d))) == fp)
+        ]
         if len(found) == 1:
             notes.append("found the PAL an interrupted apply created; adopting it")
             return "pending", found[0], notes
@@ -250,8 +273,9 @@ def _identify(d: Desired, live_by_id: Mapping[str, Mapping[str, Any]], lock: Loc
             return "name", same[0], notes
         if len(same) > 1:
             ids = ", ".join(sorted(str(p["pal_id"]) for p in same))
-            notes.append(f"{len(same)} live PALs are named {name!r} ({ids}); pin one with "
-                         "x-palsync.pal_id")
+            notes.append(
+                f"{len(same)} live PALs are named {name!r} ({ids}); pin one with x-palsync.pal_id"
+            )
             return "ambiguous", None, notes
     return "create", None, notes
 
@@ -273,43 +297,66 @@ def _missing_refs(body: Mapping[str, Any], refs: Refs) -> list[str]:
         wanted = list(body.get("guardrail_ids") or [])
         if body.get("guardrails_id"):
             wanted.append(body["guardrails_id"])
-        reasons += [f"guardrail {g} does not exist in the account" for g in wanted
-                    if g not in refs.guardrails]
+        reasons += [
+            f"guardrail {g} does not exist in the account"
+            for g in wanted
+            if g not in refs.guardrails
+        ]
     if refs.documents is not None:
-        reasons += [f"document {doc} does not exist in the account"
-                    for doc in body.get("document_ids") or [] if doc not in refs.documents]
+        reasons += [
+            f"document {doc} does not exist in the account"
+            for doc in body.get("document_ids") or []
+            if doc not in refs.documents
+        ]
     return reasons
 
 
-def _plan_one(d: Desired, live_by_id: Mapping[str, Mapping[str, Any]], lock: Lock, refs: Refs,
-              claimed: Mapping[str, str]) -> Change:
+def _plan_one(
+    d: Desired,
+    live_by_id: Mapping[str, Mapping[str, Any]],
+    lock: Lock,
+    refs: Refs,
+    claimed: Mapping[str, str],
+) -> Change:
     how, pal, notes = _identify(d, live_by_id, lock, claimed)
     name = d.body.get("pal_name")
     flat, secrets = desired_form(d.body, d.ignore)
     fp = fingerprint(flat)
     secret_fps = {p: secret_fingerprint(lock.salt, p, str(v)) for p, v in secrets.items()}
     managed = tuple(sorted(flat))
-    base = {"pal_name": name if isinstance(name, str) else None, "managed": managed,
-            "fingerprint": fp, "secret_fingerprints": secret_fps, "protected": d.protected,
-            "path": d.path, "warnings": tuple(notes)}
+    base: dict[str, Any] = {
+        "pal_name": name if isinstance(name, str) else None,
+        "managed": managed,
+        "fingerprint": fp,
+        "secret_fingerprints": secret_fps,
+        "protected": d.protected,
+        "path": d.path,
+        "warnings": tuple(notes),
+    }
     if how == "ambiguous":
-        return Change(d.key, "blocked", reasons=tuple(notes[-1:]),
-                      **{**base, "warnings": tuple(notes[:-1])})
+        return Change(
+            d.key, "blocked", reasons=tuple(notes[-1:]), **{**base, "warnings": tuple(notes[:-1])}
+        )
     missing = _missing_refs(d.body, refs)
     if pal is None:
         if missing:
             return Change(d.key, "blocked", "local", reasons=tuple(missing), **base)
-        fields = tuple(FieldChange(p, MISSING, v) for p, v in sorted(flat.items()))
-        fields += tuple(FieldChange(p, MISSING, SENSITIVE, sensitive=True) for p in sorted(secrets))
-        return Change(d.key, "create", "local", fields=fields, create_body=d.body, **base)
+        created = tuple(FieldChange(p, MISSING, v) for p, v in sorted(flat.items()))
+        created += tuple(
+            FieldChange(p, MISSING, SENSITIVE, sensitive=True) for p in sorted(secrets)
+        )
+        return Change(d.key, "create", "local", fields=created, create_body=d.body, **base)
 
     entry = lock.get(d.key)
     pal_id = str(pal["pal_id"])
     owned = entry is not None and entry.pal_id == pal_id and entry.pending_create is None
     live = normalise_live(pal)
     previous = set(entry.managed) if owned and entry else set()
-    removed = sorted(p for p in previous - set(flat)
-                     if not any(p == i or p.startswith(i + "/") for i in d.ignore))
+    removed = sorted(
+        p
+        for p in previous - set(flat)
+        if not any(p == i or p.startswith(i + "/") for i in d.ignore)
+    )
     live_flat = live_form(live, set(flat) | set(removed), d.ignore)
     current = {p: v for p, v in live_flat.items() if p in flat}
     fields: list[FieldChange] = []
@@ -325,17 +372,33 @@ def _plan_one(d: Desired, live_by_id: Mapping[str, Mapping[str, Any]], lock: Loc
     removals += [p for p in old_secrets if p not in secrets and lookup(live, p) is not MISSING]
     ops, conf_ops = patch_ops(live, sets, removals)
 
-    direction = "local"
+    direction: str | None = "local"
     if owned and entry:
-        local = fp != entry.fingerprint or any(old_secrets.get(p) != secret_fps[p]
-                                               for p in secrets)
+        local = fp != entry.fingerprint or any(old_secrets.get(p) != secret_fps[p] for p in secrets)
         drift = fingerprint(live_form(live, entry.managed, d.ignore)) != entry.fingerprint
         direction = "conflict" if local and drift else "drift" if drift else "local"
     action = "adopt" if not owned else ("update" if ops or conf_ops else "noop")
     if action == "noop":
         direction = None
     if missing and action != "noop":
-        return Change(d.key, "blocked", direction, pal_id, reasons=tuple(missing),
-                      fields=tuple(fields), live_hash=document_hash(pal), **base)
-    return Change(d.key, action, direction, pal_id, fields=tuple(fields), ops=tuple(ops),
-                  conferencing_ops=tuple(conf_ops), live_hash=document_hash(pal), **base)
+        return Change(
+            d.key,
+            "blocked",
+            direction,
+            pal_id,
+            reasons=tuple(missing),
+            fields=tuple(fields),
+            live_hash=document_hash(pal),
+            **base,
+        )
+    return Change(
+        d.key,
+        action,
+        direction,
+        pal_id,
+        fields=tuple(fields),
+        ops=tuple(ops),
+        conferencing_ops=tuple(conf_ops),
+        live_hash=document_hash(pal),
+        **base,
+    )

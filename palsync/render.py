@@ -11,10 +11,15 @@ from palsync.diff import FieldChange
 from palsync.manifest import dotted
 from palsync.plan import SENSITIVE, Change, Plan
 
-SYMBOLS = {"create": "+", "update": "~", "adopt": ">", "delete": "-", "noop": " ",
-           "blocked": "!"}
-COLOURS = {"create": "green", "update": "yellow", "adopt": "cyan", "delete": "red",
-           "blocked": "magenta", "noop": "white"}
+SYMBOLS = {"create": "+", "update": "~", "adopt": ">", "delete": "-", "noop": " ", "blocked": "!"}
+COLOURS = {
+    "create": "green",
+    "update": "yellow",
+    "adopt": "cyan",
+    "delete": "red",
+    "blocked": "magenta",
+    "noop": "white",
+}
 MARKDOWN_LIMIT = 65_000
 LONG_TEXT = 80
 
@@ -53,8 +58,10 @@ def field_lines(f: FieldChange, indent: str = "      ") -> list[str]:
         return [f"{indent}- {name}: {_value(f.before)}"]
     if f.added:
         return [f"{indent}+ {name}: {_value(f.after)}"]
-    if isinstance(f.before, str) and isinstance(f.after, str) and (
-        len(f.before) > LONG_TEXT or len(f.after) > LONG_TEXT or "\n" in f.before + f.after
+    if (
+        isinstance(f.before, str)
+        and isinstance(f.after, str)
+        and (len(f.before) > LONG_TEXT or len(f.after) > LONG_TEXT or "\n" in f.before + f.after)
     ):
         return [f"{indent}~ {name}:", *_text_diff(f.before, f.after, indent + "    ")]
     return [f"{indent}~ {name}: {_value(f.before)} → {_value(f.after)}"]
@@ -82,8 +89,10 @@ def plan_text(plan: Plan, *, colour: bool = False, show_noop: bool = False) -> s
     for c in shown:
         if c.action == "noop" and not c.warnings:
             continue
-        details = [*(f"      ! {r}" for r in c.reasons), *(f"      warning: {w}" for w in
-                                                          c.warnings)]
+        details = [
+            *(f"      ! {r}" for r in c.reasons),
+            *(f"      warning: {w}" for w in c.warnings),
+        ]
         if c.action in ("update", "adopt", "create", "blocked"):
             for f in c.fields:
                 details.extend(field_lines(f))
@@ -126,18 +135,35 @@ def plan_markdown(plan: Plan) -> str:
         title = _md_cell(summary_line(c).strip())
         body = [*(f"! {r}" for r in c.reasons), *(f"warning: {w}" for w in c.warnings)]
         for f in c.fields:
-            body.extend(line.strip() if not line.startswith("          ") else line[6:]
-                        for line in field_lines(f))
+            body.extend(
+                line.strip() if not line.startswith("          ") else line[6:]
+                for line in field_lines(f)
+            )
         fence = "```" if not any("```" in line for line in body) else "~~~~"
-        blocks.append("\n".join(["<details>", f"<summary><code>{title}</code></summary>", "",
-                                 f"{fence}diff", *body, fence, "", "</details>", ""]))
+        blocks.append(
+            "\n".join(
+                [
+                    "<details>",
+                    f"<summary><code>{title}</code></summary>",
+                    "",
+                    f"{fence}diff",
+                    *body,
+                    fence,
+                    "",
+                    "</details>",
+                    "",
+                ]
+            )
+        )
     for warning in plan.warnings:
         blocks.append(f"> warning: {_md_cell(warning)}\n")
     out = "\n".join(head) + "\n"
     for i, block in enumerate(blocks):
         if len(out) + len(block) > MARKDOWN_LIMIT - 200:
-            out += (f"\n_… {len(blocks) - i} more block(s) trimmed to stay under GitHub's comment "
-                    "limit; run `pal-sync plan` for the full plan._\n")
+            out += (
+                f"\n_… {len(blocks) - i} more block(s) trimmed to stay under GitHub's comment "
+                "limit; run `pal-sync plan` for the full plan._\n"
+            )
             break
         out += block
     return out

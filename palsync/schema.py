@@ -80,8 +80,11 @@ def _describe(error: Any, positions: Positions) -> list[Problem]:
             child = pointer + "/" + key.replace("~", "~0").replace("/", "~1")
             loc = positions.locate(child, at_key=True)
             if pointer == "" and key in READ_ONLY_TOP_LEVEL:
-                hint = " (to pin a PAL, use x-palsync.pal_id)" if key in ("pal_id", "persona_id") \
+                hint = (
+                    " (to pin a PAL, use x-palsync.pal_id)"
+                    if key in ("pal_id", "persona_id")
                     else ""
+                )
                 message = f"{_name(child)}: read-only field set by the server; remove it{hint}"
             else:
                 close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
@@ -94,8 +97,10 @@ def _describe(error: Any, positions: Positions) -> list[Problem]:
         expected = schema["type"]
         text = positions.plain_text(pointer)
         if expected == "string" and isinstance(instance, bool) and is_yaml11_bool(text):
-            message = (f"{name}: `{text}` is read as the boolean {str(instance).lower()} "
-                       f"(YAML 1.1); quote it: \"{text}\"")
+            message = (
+                f"{name}: `{text}` is read as the boolean {str(instance).lower()} "
+                f'(YAML 1.1); quote it: "{text}"'
+            )
         else:
             message = f"{name}: expected {_type_words(expected)}, got {_json_type(instance)}"
         return [Problem(where, message, pointer=pointer, code="type")]
@@ -105,17 +110,29 @@ def _describe(error: Any, positions: Positions) -> list[Problem]:
         close = difflib.get_close_matches(str(instance), [str(v) for v in values], n=1)
         suggestion = f"; did you mean `{close[0]}`?" if close else ""
         shown = ", ".join(str(v) for v in values)
-        return [Problem(where, f"{name}: {_short(instance)} is not one of: {shown}{suggestion}",
-                        pointer=pointer, code="enum")]
+        return [
+            Problem(
+                where,
+                f"{name}: {_short(instance)} is not one of: {shown}{suggestion}",
+                pointer=pointer,
+                code="enum",
+            )
+        ]
 
     if validator == "pattern":
         examples = schema.get("examples")
         like = f" (like {examples[0]})" if examples else f" (must match {schema['pattern']})"
-        return [Problem(where, f"{name}: {_short(instance)} is not a valid value{like}",
-                        pointer=pointer, code="pattern")]
+        return [
+            Problem(
+                where,
+                f"{name}: {_short(instance)} is not a valid value{like}",
+                pointer=pointer,
+                code="pattern",
+            )
+        ]
 
     if validator == "anyOf":
-        options = []
+        options: list[str] = []
         for branch in schema["anyOf"]:
             if "enum" in branch:
                 options.extend(repr(v) for v in branch["enum"])
@@ -127,8 +144,14 @@ def _describe(error: Any, positions: Positions) -> list[Problem]:
         extra = ""
         if isinstance(instance, bool) and is_yaml11_bool(text):
             extra = f" (`{text}` is read as a boolean in YAML 1.1; quote it)"
-        return [Problem(where, f"{name}: expected {' or '.join(options)}, got "
-                        f"{_json_type(instance)}{extra}", pointer=pointer, code="type")]
+        return [
+            Problem(
+                where,
+                f"{name}: expected {' or '.join(options)}, got {_json_type(instance)}{extra}",
+                pointer=pointer,
+                code="type",
+            )
+        ]
 
     limits = {
         "maxItems": "at most {} items",
@@ -166,8 +189,14 @@ def _json_type(value: Any) -> str:
 
 
 def _type_words(expected: Any) -> str:
-    words = {"object": "a mapping", "array": "a list", "string": "a string",
-             "boolean": "a boolean (true/false)", "number": "a number", "integer": "an integer"}
+    words = {
+        "object": "a mapping",
+        "array": "a list",
+        "string": "a string",
+        "boolean": "a boolean (true/false)",
+        "number": "a number",
+        "integer": "an integer",
+    }
     if isinstance(expected, list):
-        return " or ".join(words.get(t, t) for t in expected)
+        return " or ".join(words.get(t, str(t)) for t in expected)
     return words.get(expected, str(expected))

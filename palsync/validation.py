@@ -57,46 +57,93 @@ def semantic_problems(m: Manifest, env: Mapping[str, str]) -> list[Problem]:
     for old, new in LEGACY_TOP_LEVEL.items():
         if old in raw:
             if new in raw:
-                problems.append(_error(m, "/" + old, f"{old}: both `{old}` and `{new}` are set; "
-                                       f"keep only `{new}`", "legacy"))
+                problems.append(
+                    _error(
+                        m,
+                        "/" + old,
+                        f"{old}: both `{old}` and `{new}` are set; keep only `{new}`",
+                        "legacy",
+                    )
+                )
             else:
-                problems.append(_warning(m, "/" + old, f"{old}: legacy name; use `{new}`",
-                                         "legacy"))
+                problems.append(
+                    _warning(m, "/" + old, f"{old}: legacy name; use `{new}`", "legacy")
+                )
     layers_raw = raw.get("layers")
     for (layer, old), new in LEGACY_LAYER.items():
         section = layers_raw.get(layer) if isinstance(layers_raw, dict) else None
         if isinstance(section, dict) and old in section:
             where = f"/layers/{layer}/{old}"
             if new in section:
-                problems.append(_error(m, where, f"{dotted(where)}: both `{old}` and `{new}` are "
-                                       f"set; keep only `{new}`", "legacy"))
+                problems.append(
+                    _error(
+                        m,
+                        where,
+                        f"{dotted(where)}: both `{old}` and `{new}` are set; keep only `{new}`",
+                        "legacy",
+                    )
+                )
             else:
-                problems.append(_warning(m, where, f"{dotted(where)}: legacy name; use `{new}`",
-                                         "legacy"))
+                problems.append(
+                    _warning(m, where, f"{dotted(where)}: legacy name; use `{new}`", "legacy")
+                )
 
     face = body.get("default_face_id")
     if face in (None, ""):
-        problems.append(_error(m, "", "default_face_id: missing; every PAL needs a default face "
-                               "(e.g. the stock face r90bbd427f71)", "required"))
+        problems.append(
+            _error(
+                m,
+                "",
+                "default_face_id: missing; every PAL needs a default face "
+                "(e.g. the stock face r90bbd427f71)",
+                "required",
+            )
+        )
     mode = body.get("pipeline_mode", "full")
     if mode == "full" and not body.get("system_prompt"):
         where = "/pipeline_mode" if "pipeline_mode" in body else ""
-        problems.append(_error(m, where, "system_prompt: required when pipeline_mode is `full` "
-                               "(the default); set one or use pipeline_mode: echo", "required"))
+        problems.append(
+            _error(
+                m,
+                where,
+                "system_prompt: required when pipeline_mode is `full` "
+                "(the default); set one or use pipeline_mode: echo",
+                "required",
+            )
+        )
     layers = body.get("layers")
     conferencing = layers.get("conferencing") if isinstance(layers, dict) else None
     if conferencing is not None:
         if face in (None, ""):
-            problems.append(_error(m, "/layers/conferencing", "layers.conferencing: needs "
-                                   "default_face_id (the API refuses it otherwise)", "required"))
+            problems.append(
+                _error(
+                    m,
+                    "/layers/conferencing",
+                    "layers.conferencing: needs default_face_id (the API refuses it otherwise)",
+                    "required",
+                )
+            )
         if mode == "echo":
-            problems.append(_error(m, "/layers/conferencing", "layers.conferencing: needs the "
-                                   "`full` pipeline, not echo", "conflict"))
+            problems.append(
+                _error(
+                    m,
+                    "/layers/conferencing",
+                    "layers.conferencing: needs the `full` pipeline, not echo",
+                    "conflict",
+                )
+            )
 
     pinned = m.settings.pal_id
     if pinned in STOCK_PAL_IDS:
-        problems.append(_error(m, "/x-palsync/pal_id", f"x-palsync.pal_id: {pinned} is a stock "
-                               "Tavus PAL; pal-sync never manages stock or template PALs", "stock"))
+        problems.append(
+            _error(
+                m,
+                "/x-palsync/pal_id",
+                f"x-palsync.pal_id: {pinned} is a stock "
+                "Tavus PAL; pal-sync never manages stock or template PALs",
+                "stock",
+            )
+        )
 
     problems.extend(_reference_problems(m, env))
     return problems
@@ -113,29 +160,54 @@ def _reference_problems(m: Manifest, env: Mapping[str, str]) -> list[Problem]:
             secret_seen.add(pointer)
             named = [r for r in refs if r.name]
             if not named:
-                problems.append(_error(
-                    m, pointer, f"{name}: literal secret; write a reference such as "
-                    f"${{{_suggest_var(m.key, pointer)}}} and set that variable in the environment",
-                    "literal-secret"))
+                problems.append(
+                    _error(
+                        m,
+                        pointer,
+                        f"{name}: literal secret; write a reference such as "
+                        f"${{{_suggest_var(m.key, pointer)}}} and set that variable in the "
+                        "environment",
+                        "literal-secret",
+                    )
+                )
             elif any(r.default for r in named):
-                problems.append(_error(m, pointer, f"{name}: a secret reference must not carry a "
-                                       "literal default (${NAME:-...})", "literal-secret"))
+                problems.append(
+                    _error(
+                        m,
+                        pointer,
+                        f"{name}: a secret reference must not carry a "
+                        "literal default (${NAME:-...})",
+                        "literal-secret",
+                    )
+                )
         for ref in refs:
             if ref.name is None:
-                problems.append(_error(m, pointer, f"{name}: malformed reference; write ${{NAME}} "
-                                       "or ${NAME:-default} (use $$ for a literal $)",
-                                       "interpolation"))
+                problems.append(
+                    _error(
+                        m,
+                        pointer,
+                        f"{name}: malformed reference; write ${{NAME}} "
+                        "or ${NAME:-default} (use $$ for a literal $)",
+                        "interpolation",
+                    )
+                )
             elif ref.default is None and ref.name not in env:
-                problems.append(_warning(m, pointer, f"{name}: ${{{ref.name}}} is not set in this "
-                                         "environment (needed at plan/apply time)",
-                                         "unset-variable"))
+                problems.append(
+                    _warning(
+                        m,
+                        pointer,
+                        f"{name}: ${{{ref.name}}} is not set in this "
+                        "environment (needed at plan/apply time)",
+                        "unset-variable",
+                    )
+                )
     problems.extend(_secret_shape_problems(m, secret_seen))
     return problems
 
 
 def _secret_shape_problems(m: Manifest, seen: set[str]) -> list[Problem]:
     """A secret that is not a string (say a number) is a literal secret as well."""
-    problems = []
+    problems: list[Problem] = []
     layers = m.body.get("layers")
     if not isinstance(layers, dict):
         return problems
@@ -149,9 +221,15 @@ def _secret_shape_problems(m: Manifest, seen: set[str]) -> list[Problem]:
         candidates.extend((f"/layers/llm/headers/{k}", v) for k, v in headers.items())
     for pointer, value in candidates:
         if pointer not in seen and value is not None and not isinstance(value, str):
-            problems.append(_error(m, pointer, f"{dotted(pointer)}: literal secret; write a "
-                                   f"reference such as ${{{_suggest_var(m.key, pointer)}}}",
-                                   "literal-secret"))
+            problems.append(
+                _error(
+                    m,
+                    pointer,
+                    f"{dotted(pointer)}: literal secret; write a "
+                    f"reference such as ${{{_suggest_var(m.key, pointer)}}}",
+                    "literal-secret",
+                )
+            )
     return problems
 
 
@@ -168,9 +246,15 @@ def _duplicate_names(manifests: Sequence[Manifest]) -> list[Problem]:
         if not isinstance(name, str) or not name:
             continue
         if name in first:
-            problems.append(_error(m, "/pal_name", f"pal_name: {name!r} is also used by "
-                                   f"{first[name].path}; names must be unique to tell PALs apart",
-                                   "duplicate-name"))
+            problems.append(
+                _error(
+                    m,
+                    "/pal_name",
+                    f"pal_name: {name!r} is also used by "
+                    f"{first[name].path}; names must be unique to tell PALs apart",
+                    "duplicate-name",
+                )
+            )
         else:
             first[name] = m
     return problems

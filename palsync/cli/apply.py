@@ -35,7 +35,10 @@ def _stale_reasons(saved: dict[str, Any], plan: Plan) -> list[str]:
         elif a.get("live_hash") != b.get("live_hash"):
             reasons.append(f"{key}: the live PAL {b.get('pal_id')} changed since the plan")
         elif (a["action"], a["ops"], a["conferencing_ops"], a["secret_fingerprints"]) != (
-            b["action"], b["ops"], b["conferencing_ops"], b["secret_fingerprints"]
+            b["action"],
+            b["ops"],
+            b["conferencing_ops"],
+            b["secret_fingerprints"],
         ):
             reasons.append(f"{key}: the planned changes differ now (environment variables?)")
     return reasons
@@ -44,22 +47,54 @@ def _stale_reasons(saved: dict[str, Any], plan: Plan) -> list[str]:
 @click.command("apply")
 @click.argument("planfile", required=False, type=click.Path(dir_okay=False))
 @common_options
-@click.option("--target", "targets", multiple=True, metavar="KEY",
-              help="Limit to these keys (globs; repeatable).")
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="KEY",
+    help="Limit to these keys (globs; repeatable).",
+)
 @click.option("--prune", is_flag=True, help="Delete PALs in the lock whose manifest is gone.")
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (for CI).")
-@click.option("--parallelism", default=4, show_default=True, type=click.IntRange(1, 64),
-              help="Operations in flight at once.")
-@click.option("--on-error", type=click.Choice(["continue", "abort"]), default="continue",
-              show_default=True, help="After a PAL fails: go on with the others, or stop.")
-@click.option("--force-maker", "force_maker", multiple=True, metavar="KEY",
-              help="Overwrite unpublished PAL Maker edits of this PAL (repeatable).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
-def command(planfile: str | None, directory: str, lock_path: str | None, emulator: bool,
-            api_key_file: str | None, verbose: bool, targets: tuple[str, ...], prune: bool,
-            auto_approve: bool, parallelism: int, on_error: str, force_maker: tuple[str, ...],
-            fmt: str) -> int:
+@click.option(
+    "--parallelism",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Operations in flight at once.",
+)
+@click.option(
+    "--on-error",
+    type=click.Choice(["continue", "abort"]),
+    default="continue",
+    show_default=True,
+    help="After a PAL fails: go on with the others, or stop.",
+)
+@click.option(
+    "--force-maker",
+    "force_maker",
+    multiple=True,
+    metavar="KEY",
+    help="Overwrite unpublished PAL Maker edits of this PAL (repeatable).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def command(
+    planfile: str | None,
+    directory: str,
+    lock_path: str | None,
+    emulator: bool,
+    api_key_file: str | None,
+    verbose: bool,
+    targets: tuple[str, ...],
+    prune: bool,
+    auto_approve: bool,
+    parallelism: int,
+    on_error: str,
+    force_maker: tuple[str, ...],
+    fmt: str,
+) -> int:
     """Make the live account match the manifests.
 
     Without PLANFILE: plan, show the plan, ask for confirmation (--auto-approve in CI). With a
@@ -84,28 +119,36 @@ def command(planfile: str | None, directory: str, lock_path: str | None, emulato
     try:
         guard.acquire(timeout=0)
     except Timeout:
-        raise LockError(f"another pal-sync apply is running on {directory}/ (lock {path}.lck)",
-                        hint="wait for it to finish; if none is running, delete the .lck file")
+        raise LockError(
+            f"another pal-sync apply is running on {directory}/ (lock {path}.lck)",
+            hint="wait for it to finish; if none is running, delete the .lck file",
+        ) from None
     try:
         manifests, desired = load_desired(directory, targets)
         lock = lockfile.load(path)
-        with open_client(emulator=emulator, api_key_file=api_key_file, verbose=verbose,
-                         concurrency=max(16, parallelism)) as client:
-            plan, live = make_plan(client, manifests, desired, lock, targets=targets,
-                                   prune=prune)
+        with open_client(
+            emulator=emulator,
+            api_key_file=api_key_file,
+            verbose=verbose,
+            concurrency=max(16, parallelism),
+        ) as client:
+            plan, live = make_plan(client, manifests, desired, lock, targets=targets, prune=prune)
             live_ids = {str(p["pal_id"]) for p in live if p.get("pal_id")}
             if saved is not None:
                 reasons = _stale_reasons(saved, plan)
                 if reasons:
-                    raise StalePlanError(f"stale plan {planfile}: " + "; ".join(reasons) +
-                                         "; nothing was applied", hint="run pal-sync plan again")
+                    raise StalePlanError(
+                        f"stale plan {planfile}: " + "; ".join(reasons) + "; nothing was applied",
+                        hint="run pal-sync plan again",
+                    )
             if fmt == "text":
                 click.echo(render.plan_text(plan), nl=False)
             if plan.has_changes and saved is None and not auto_approve:
                 if not sys.stdin.isatty():
-                    raise UsageError("no terminal to confirm on and no --auto-approve; nothing "
-                                     "was applied", hint="review `pal-sync plan`, then rerun "
-                                     "with --auto-approve")
+                    raise UsageError(
+                        "no terminal to confirm on and no --auto-approve; nothing was applied",
+                        hint="review `pal-sync plan`, then rerun with --auto-approve",
+                    )
                 if not click.confirm("Apply these changes?", default=False):
                     click.echo("Nothing applied.")
                     return EXIT_OK
@@ -115,21 +158,35 @@ def command(planfile: str | None, directory: str, lock_path: str | None, emulato
             def progress(outcome: Outcome) -> None:
                 done[0] += 1
                 if fmt == "text":
-                    click.echo(f"[{done[0]}/{total}] {outcome.result:<7} {outcome.action} "
-                               f"{outcome.key} {outcome.pal_id or ''} {outcome.message}".rstrip(),
-                               err=True)
+                    click.echo(
+                        f"[{done[0]}/{total}] {outcome.result:<7} {outcome.action} "
+                        f"{outcome.key} {outcome.pal_id or ''} {outcome.message}".rstrip(),
+                        err=True,
+                    )
 
             by_key = {d.key: d for d in desired}
-            applier = Applier(plan, by_key, client, LockWriter(lock, path), known_ids=live_ids,
-                              parallelism=parallelism, abort_on_error=on_error == "abort",
-                              force_maker=force_maker, progress=progress)
+            applier = Applier(
+                plan,
+                by_key,
+                client,
+                LockWriter(lock, path),
+                known_ids=live_ids,
+                parallelism=parallelism,
+                abort_on_error=on_error == "abort",
+                force_maker=force_maker,
+                progress=progress,
+            )
             outcomes = applier.run()
     finally:
         guard.release()
     failed = [o for o in outcomes if o.failed]
     if fmt == "json":
-        doc = {"format_version": 1, "plan": plan.to_dict(),
-               "outcomes": [o.__dict__ for o in outcomes], "failed": len(failed)}
+        doc = {
+            "format_version": 1,
+            "plan": plan.to_dict(),
+            "outcomes": [o.__dict__ for o in outcomes],
+            "failed": len(failed),
+        }
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
     elif outcomes:
         click.echo("")

@@ -26,14 +26,30 @@ PLAN_FORMAT = "palsync.plan/v1"
 
 def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     options = [
-        click.option("--dir", "directory", default="pals", show_default=True,
-                     type=click.Path(file_okay=False), help="Directory of manifests."),
-        click.option("--lock", "lock_path", type=click.Path(dir_okay=False),
-                     help="Lock file (default: <dir>/palsync.lock)."),
-        click.option("--emulator", is_flag=True,
-                     help="Run against an in-process emulator (state in .palsync/)."),
-        click.option("--api-key-file", type=click.Path(dir_okay=False),
-                     help="Read the API key from this file instead of TAVUS_API_KEY."),
+        click.option(
+            "--dir",
+            "directory",
+            default="pals",
+            show_default=True,
+            type=click.Path(file_okay=False),
+            help="Directory of manifests.",
+        ),
+        click.option(
+            "--lock",
+            "lock_path",
+            type=click.Path(dir_okay=False),
+            help="Lock file (default: <dir>/palsync.lock).",
+        ),
+        click.option(
+            "--emulator",
+            is_flag=True,
+            help="Run against an in-process emulator (state in .palsync/).",
+        ),
+        click.option(
+            "--api-key-file",
+            type=click.Path(dir_okay=False),
+            help="Read the API key from this file instead of TAVUS_API_KEY.",
+        ),
         click.option("-v", "--verbose", is_flag=True, help="Log every request (no secrets)."),
     ]
     for option in reversed(options):
@@ -46,34 +62,38 @@ def lock_file(directory: str, lock_path: str | None) -> Path:
 
 
 @contextlib.contextmanager
-def open_client(*, emulator: bool, api_key_file: str | None, verbose: bool,
-                concurrency: int = 16) -> Iterator[Any]:
+def open_client(
+    *, emulator: bool, api_key_file: str | None, verbose: bool, concurrency: int = 16
+) -> Iterator[Any]:
     """A TavusClient for the run; with `emulator`, one started in this process first."""
     from palsync.api import client_from_env
 
     log = (lambda line: click.echo(line, err=True)) if verbose else None
     if not emulator:
-        with client_from_env(api_key_file=api_key_file, log=log,
-                             concurrency=concurrency) as client:
+        with client_from_env(api_key_file=api_key_file, log=log, concurrency=concurrency) as client:
             yield client
         return
     from palsync.api import TavusClient
     from palsync.emulator import Emulator
 
     key = secrets.token_hex(16)
-    with Emulator(state_file=EMULATOR_STATE, api_key=key) as emu, \
-            TavusClient(emu.url, key, log=log, concurrency=concurrency) as client:
+    with (
+        Emulator(state_file=EMULATOR_STATE, api_key=key) as emu,
+        TavusClient(emu.url, key, log=log, concurrency=concurrency) as client,
+    ):
         yield client
 
 
-def load_desired(directory: str, targets: tuple[str, ...] = ()
-                 ) -> tuple[list[Manifest], list[Desired]]:
+def load_desired(
+    directory: str, targets: tuple[str, ...] = ()
+) -> tuple[list[Manifest], list[Desired]]:
     """Validated, resolved manifests; any error (or an unset variable) stops before the API."""
     from palsync.validation import validate_paths
 
     if not Path(directory).is_dir():
-        raise UsageError(f"manifest directory {directory}/ does not exist",
-                         hint="create it, or pass --dir")
+        raise UsageError(
+            f"manifest directory {directory}/ does not exist", hint="create it, or pass --dir"
+        )
     manifests, problems = validate_paths([directory])
     errors = [p for p in problems if p.is_error]
     desired: list[Desired] = []
@@ -82,11 +102,14 @@ def load_desired(directory: str, targets: tuple[str, ...] = ()
             continue
         body, unset = interpolate(m)
         errors.extend(unset)
-        desired.append(Desired(m.key, m.path, body, m.settings.pal_id, m.settings.protected,
-                               m.settings.ignore))
+        desired.append(
+            Desired(m.key, m.path, body, m.settings.pal_id, m.settings.protected, m.settings.ignore)
+        )
     if errors:
-        raise ManifestError(f"{len(errors)} problem(s) in the manifests; nothing was sent",
-                            problems=sorted(errors, key=lambda p: p.sort_key()))
+        raise ManifestError(
+            f"{len(errors)} problem(s) in the manifests; nothing was sent",
+            problems=sorted(errors, key=lambda p: p.sort_key()),
+        )
     return manifests, desired
 
 
@@ -139,23 +162,35 @@ def gather(calls: dict[str, Callable[[], Any]]) -> dict[str, Any]:
     return results
 
 
-def make_plan(client: Any, manifests: list[Manifest], desired: list[Desired], lock: Lock, *,
-              targets: tuple[str, ...], prune: bool) -> tuple[Plan, list[dict[str, Any]]]:
+def make_plan(
+    client: Any,
+    manifests: list[Manifest],
+    desired: list[Desired],
+    lock: Lock,
+    *,
+    targets: tuple[str, ...],
+    prune: bool,
+) -> tuple[Plan, list[dict[str, Any]]]:
     """The plan, and the live user PALs it was computed from."""
     if prune and not manifests:
-        raise UsageError("refusing to prune: no manifests were found, which would delete every "
-                         "PAL in the lock", hint="check --dir; delete PALs one by one otherwise")
+        raise UsageError(
+            "refusing to prune: no manifests were found, which would delete every PAL in the lock",
+            hint="check --dir; delete PALs one by one otherwise",
+        )
     live, refs = fetch(client, desired)
     digests = [(m.key, m.digest) for m in manifests if matches(m.key, targets)]
-    plan = build(desired, live, lock, refs, targets=targets, prune=prune,
-                 manifest_digests=digests)
+    plan = build(desired, live, lock, refs, targets=targets, prune=prune, manifest_digests=digests)
     return plan, live
 
 
-def save_plan(plan: Plan, path: str, directory: str, targets: tuple[str, ...], prune: bool
-              ) -> None:
-    doc = {"format": PLAN_FORMAT, "dir": directory, "targets": list(targets), "prune": prune,
-           **plan.to_dict()}
+def save_plan(plan: Plan, path: str, directory: str, targets: tuple[str, ...], prune: bool) -> None:
+    doc = {
+        "format": PLAN_FORMAT,
+        "dir": directory,
+        "targets": list(targets),
+        "prune": prune,
+        **plan.to_dict(),
+    }
     tmp = Path(path + ".tmp")
     tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
@@ -169,9 +204,13 @@ def load_plan(path: str) -> dict[str, Any]:
     except (OSError, ValueError) as err:
         raise StalePlanError(f"plan file {path} is unreadable or corrupt: {err}") from None
     if not isinstance(doc, dict) or doc.get("format") != PLAN_FORMAT:
-        raise StalePlanError(f"{path} is not a pal-sync plan file",
-                             hint="create one with `pal-sync plan --out FILE`")
+        raise StalePlanError(
+            f"{path} is not a pal-sync plan file", hint="create one with `pal-sync plan --out FILE`"
+        )
     if doc.get("tool_version") != __version__:
-        raise StalePlanError(f"plan file {path} was made by pal-sync {doc.get('tool_version')}, "
-                             f"this is {__version__}", hint="plan again")
+        raise StalePlanError(
+            f"plan file {path} was made by pal-sync {doc.get('tool_version')}, "
+            f"this is {__version__}",
+            hint="plan again",
+        )
     return doc

@@ -24,15 +24,32 @@ def _loopback(host: str) -> bool:
 @click.command("emulator")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to bind.")
 @click.option("--port", default=8765, show_default=True, type=int, help="Port (0 = any free).")
-@click.option("--state", "state", type=click.Path(dir_okay=False),
-              help="JSON file that keeps the account between runs.")
-@click.option("--api-key-file", type=click.Path(exists=True, dir_okay=False),
-              help="Accept only the key in this file (default: any non-empty key).")
+@click.option(
+    "--state",
+    "state",
+    type=click.Path(dir_okay=False),
+    help="JSON file that keeps the account between runs.",
+)
+@click.option(
+    "--api-key-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Accept only the key in this file (default: any non-empty key).",
+)
 @click.option("--latency", type=float, default=0.0, help="Seconds added to every request.")
-@click.option("--faults", "faults_file", type=click.Path(exists=True, dir_okay=False),
-              help='JSON fault spec: {"rules": [{"kind": "status", "status": 429, ...}]}.')
-def command(host: str, port: int, state: str | None, api_key_file: str | None, latency: float,
-            faults_file: str | None) -> int:
+@click.option(
+    "--faults",
+    "faults_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help='JSON fault spec: {"rules": [{"kind": "status", "status": 429, ...}]}.',
+)
+def command(
+    host: str,
+    port: int,
+    state: str | None,
+    api_key_file: str | None,
+    latency: float,
+    faults_file: str | None,
+) -> int:
     """Serve a faithful local Tavus API on loopback (Ctrl-C to stop).
 
     Point pal-sync at it with TAVUS_API_URL=http://HOST:PORT and any TAVUS_API_KEY.
@@ -41,8 +58,10 @@ def command(host: str, port: int, state: str | None, api_key_file: str | None, l
     from palsync.emulator import Emulator
 
     if not _loopback(host):
-        raise UsageError(f"--host {host} is not a loopback address; the emulator serves only "
-                         "this machine (127.0.0.1, ::1, localhost)")
+        raise UsageError(
+            f"--host {host} is not a loopback address; the emulator serves only "
+            "this machine (127.0.0.1, ::1, localhost)"
+        )
     key = Path(api_key_file).read_text(encoding="utf-8").strip() if api_key_file else None
     emulator = Emulator(state_file=state, api_key=key, latency=latency)
     if faults_file:

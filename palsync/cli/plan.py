@@ -24,19 +24,46 @@ def use_colour() -> bool:
 
 @click.command("plan")
 @common_options
-@click.option("--target", "targets", multiple=True, metavar="KEY",
-              help="Limit the plan to these keys (globs; repeatable).")
-@click.option("--out", "out", type=click.Path(dir_okay=False),
-              help="Save the plan for `pal-sync apply PLANFILE`.")
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="KEY",
+    help="Limit the plan to these keys (globs; repeatable).",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False),
+    help="Save the plan for `pal-sync apply PLANFILE`.",
+)
 @click.option("--prune", is_flag=True, help="Also delete PALs in the lock whose manifest is gone.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
-              show_default=True)
-@click.option("--detailed-exitcode", is_flag=True,
-              help="Exit 0 with no changes, 1 on error, 2 when changes are pending.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 with no changes, 1 on error, 2 when changes are pending.",
+)
 @click.option("--show-unchanged", is_flag=True, help="List unchanged PALs too (text format).")
-def command(directory: str, lock_path: str | None, emulator: bool, api_key_file: str | None,
-            verbose: bool, targets: tuple[str, ...], out: str | None, prune: bool, fmt: str,
-            detailed_exitcode: bool, show_unchanged: bool) -> int:
+def command(
+    directory: str,
+    lock_path: str | None,
+    emulator: bool,
+    api_key_file: str | None,
+    verbose: bool,
+    targets: tuple[str, ...],
+    out: str | None,
+    prune: bool,
+    fmt: str,
+    detailed_exitcode: bool,
+    show_unchanged: bool,
+) -> int:
     """Show what `apply` would change in the live account.
 
     Each PAL is `create`, `update`, `adopt`, `delete` (--prune), `noop` or `blocked`; each change
@@ -55,8 +82,7 @@ def command(directory: str, lock_path: str | None, emulator: bool, api_key_file:
     elif fmt == "markdown":
         click.echo(render.plan_markdown(plan), nl=False)
     else:
-        click.echo(render.plan_text(plan, colour=use_colour(), show_noop=show_unchanged),
-                   nl=False)
+        click.echo(render.plan_text(plan, colour=use_colour(), show_noop=show_unchanged), nl=False)
     if out:
         save_plan(plan, out, directory, targets, prune)
         click.echo(f"Saved the plan to {out}; apply it with: pal-sync apply {out}", err=True)

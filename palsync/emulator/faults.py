@@ -59,8 +59,10 @@ class Faults:
 
     def configure(self, spec: dict[str, Any]) -> None:
         """Replace everything from a JSON spec: `{latency, rules: [{kind, ...}]}`."""
-        rules = [FaultRule(**{k: v for k, v in r.items() if k not in ("seen", "fired")})
-                 for r in spec.get("rules", [])]
+        rules = [
+            FaultRule(**{k: v for k, v in r.items() if k not in ("seen", "fired")})
+            for r in spec.get("rules", [])
+        ]
         with self._lock:
             self.latency = float(spec.get("latency", 0.0))
             self.rules = rules

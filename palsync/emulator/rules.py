@@ -101,8 +101,15 @@ LAYERS: dict[str, dict[str, Any]] = {
 #: Legacy names accepted on write (both surfaces) and returned by the /v2/personas surface.
 LEGACY_TOP = {"persona_name": "pal_name", "default_replica_id": "default_face_id"}
 LEGACY_FLOW = {"replica_interruptibility": "pal_interruptibility"}
-READ_ONLY = ("pal_id", "persona_id", "created_at", "updated_at", "conferencing_email", "pal_type",
-             "persona_type")
+READ_ONLY = (
+    "pal_id",
+    "persona_id",
+    "created_at",
+    "updated_at",
+    "conferencing_email",
+    "pal_type",
+    "persona_type",
+)
 
 SECRET_MASK = "********"
 USERNAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*[a-zA-Z0-9]$")
@@ -230,15 +237,21 @@ def mask_secrets(doc: dict[str, Any]) -> None:
 
 def to_legacy(doc: dict[str, Any]) -> dict[str, Any]:
     """The /v2/personas surface returns persona-era names."""
-    names = {"pal_id": "persona_id", "pal_name": "persona_name",
-             "default_face_id": "default_replica_id", "pal_type": "persona_type"}
+    names = {
+        "pal_id": "persona_id",
+        "pal_name": "persona_name",
+        "default_face_id": "default_replica_id",
+        "pal_type": "persona_type",
+    }
     out = {names.get(k, k): v for k, v in doc.items()}
     layers = out.get("layers")
     if isinstance(layers, dict) and isinstance(layers.get("conversational_flow"), dict):
         flow = layers["conversational_flow"]
         if "pal_interruptibility" in flow:
-            flow = {("replica_interruptibility" if k == "pal_interruptibility" else k): v
-                    for k, v in flow.items()}
+            flow = {
+                ("replica_interruptibility" if k == "pal_interruptibility" else k): v
+                for k, v in flow.items()
+            }
             out["layers"] = {**layers, "conversational_flow": flow}
     return out
 

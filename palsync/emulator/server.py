@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -66,10 +67,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _drop(self) -> None:
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     def _read_body(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)
@@ -105,16 +104,28 @@ class Handler(BaseHTTPRequestHandler):
             self._drop()
             return
         if rule is not None and rule.kind == "status":
-            headers = {"Retry-After": rule.retry_after} if rule.status == 429 and \
-                rule.retry_after is not None else {}
+            headers = (
+                {"Retry-After": rule.retry_after}
+                if rule.status == 429 and rule.retry_after is not None
+                else {}
+            )
             message = "Too many requests" if rule.status == 429 else "Service unavailable"
             self._send(rule.status, {"message": message}, headers)
             emulator.log.record(method, self.path, rule.status)
             return
-        if rule is not None and rule.kind == "maker_conflict" and method == "PATCH" and \
-                query.get("force", [""])[0] != "true":
-            self._send(409, {"conflict": "maker_changes",
-                             "message": "This PAL has unpublished changes in PAL Maker."})
+        if (
+            rule is not None
+            and rule.kind == "maker_conflict"
+            and method == "PATCH"
+            and query.get("force", [""])[0] != "true"
+        ):
+            self._send(
+                409,
+                {
+                    "conflict": "maker_changes",
+                    "message": "This PAL has unpublished changes in PAL Maker.",
+                },
+            )
             emulator.log.record(method, self.path, 409)
             return
         try:
@@ -156,8 +167,14 @@ class Handler(BaseHTTPRequestHandler):
 class Emulator:
     """A faithful local Tavus API on loopback. Use as a context manager or start()/stop()."""
 
-    def __init__(self, state_file: str | Path | None = None, api_key: str | None = None,
-                 latency: float = 0.0, seed: bool = True, page_cap: int = 100):
+    def __init__(
+        self,
+        state_file: str | Path | None = None,
+        api_key: str | None = None,
+        latency: float = 0.0,
+        seed: bool = True,
+        page_cap: int = 100,
+    ):
         self.state_file = Path(state_file) if state_file else None
         self.api_key = api_key
         self.page_cap = page_cap
@@ -178,8 +195,12 @@ class Emulator:
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         self._server = _Server((host, port), Handler)
         self._server.emulator = self
-        serve = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                 name="emulator", daemon=True)
+        serve = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="emulator",
+            daemon=True,
+        )
         serve.start()
         self._threads.append(serve)
         if self.state_file:
@@ -192,7 +213,7 @@ class Emulator:
     def url(self) -> str:
         assert self._server is not None, "emulator not started"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def stop(self) -> None:
         self._stopping.set()
@@ -339,14 +360,20 @@ class Emulator:
             ("GET", r"/v2/documents/([^/]+)", document),
             # admin (tests and demos from another process)
             ("POST", r"/_emulator/faults", self._admin_faults),
-            ("DELETE", r"/_emulator/faults", lambda q, b: (self.faults.clear(), (204, None))[1]),
-            ("GET", r"/_emulator/requests",
-             lambda q, b: (200, {"counts": self.log.counts(), "log": self.log.entries})),
-            ("DELETE", r"/_emulator/requests", lambda q, b: (self.log.clear(), (204, None))[1]),
+            ("DELETE", r"/_emulator/faults", self._admin_clear_faults),
+            (
+                "GET",
+                r"/_emulator/requests",
+                lambda q, b: (200, {"counts": self.log.counts(), "log": self.log.entries}),
+            ),
+            ("DELETE", r"/_emulator/requests", self._admin_clear_log),
             ("POST", r"/_emulator/reset", self._admin_reset),
             ("GET", r"/_emulator/pals", lambda q, b: (200, {"data": s.user_pals()})),
-            ("POST", r"/_emulator/maker-draft/([^/]+)",
-             lambda q, b, i: (s.set_maker_draft(i, True), (204, None))[1]),
+            (
+                "POST",
+                r"/_emulator/maker-draft/([^/]+)",
+                self._admin_maker_draft,
+            ),
         ]
 
     def _admin_faults(self, _q: Any, body: Any) -> Response:
@@ -354,6 +381,18 @@ class Emulator:
             self.faults.configure(body or {})
         except (TypeError, ValueError) as err:
             raise bad_request(f"bad fault spec: {err}") from None
+        return 204, None
+
+    def _admin_clear_faults(self, _q: Any, _b: Any) -> Response:
+        self.faults.clear()
+        return 204, None
+
+    def _admin_clear_log(self, _q: Any, _b: Any) -> Response:
+        self.log.clear()
+        return 204, None
+
+    def _admin_maker_draft(self, _q: Any, _b: Any, pal_id: str) -> Response:
+        self.store.set_maker_draft(pal_id, True)
         return 204, None
 
     def _admin_reset(self, _q: Any, _b: Any) -> Response:

@@ -79,56 +79,117 @@ class Store:
     def _seed(self) -> None:
         stamp = "2026-01-01T00:00:00Z"
         for pal_id, name, template in STOCK_PALS:
-            doc = {"pal_name": name, "system_prompt": f"You are {name}.", "pipeline_mode": "full",
-                   "default_face_id": "r90bbd427f71", "layers": {"llm": {"model": "tavus-glm-4.7"}}}
+            doc: dict[str, Any] = {
+                "pal_name": name,
+                "system_prompt": f"You are {name}.",
+                "pipeline_mode": "full",
+                "default_face_id": "r90bbd427f71",
+                "layers": {"llm": {"model": "tavus-glm-4.7"}},
+            }
             if template:
                 doc["is_template"] = True
-            self.pals[pal_id] = {"doc": doc, "meta": {"created_at": stamp, "updated_at": stamp,
-                                                      "pal_type": "system"}}
+            self.pals[pal_id] = {
+                "doc": doc,
+                "meta": {"created_at": stamp, "updated_at": stamp, "pal_type": "system"},
+            }
         for face_id, name in STOCK_FACES:
             self.faces[face_id] = self._face(face_id, name, "system", stamp)
         for face_id, name in USER_FACES:
             self.faces[face_id] = self._face(face_id, name, "user", stamp)
         self.objectives["o12345"] = {
-            "objectives_id": "o12345", "objective_name": "collect_contact_details",
-            "objective_prompt": "Ask for the user's email address.", "confirmation_mode": "auto",
-            "output_variables": ["email"], "modality": "verbal", "created_at": stamp,
-            "updated_at": stamp}
+            "objectives_id": "o12345",
+            "objective_name": "collect_contact_details",
+            "objective_prompt": "Ask for the user's email address.",
+            "confirmation_mode": "auto",
+            "output_variables": ["email"],
+            "modality": "verbal",
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
         self.guardrails["g1234567890ab"] = {
-            "uuid": "g1234567890ab", "guardrail_name": "no_medical_advice",
-            "guardrail_prompt": "Never give medical advice.", "modality": "verbal",
-            "callback_url": "", "tags": ["safety", "support"], "app_message": True,
-            "created_at": stamp, "updated_at": stamp}
-        item = {"uuid": "g0a1b2c3d4e5f", "guardrail_name": "no_pricing",
-                "guardrail_prompt": "Never quote prices.", "modality": "verbal", "callback_url": ""}
-        self.guardrails[item["uuid"]] = {**item, "tags": [], "app_message": True,
-                                         "created_at": stamp, "updated_at": stamp}
-        self.guardrail_sets["g12345"] = {"guardrails_id": "g12345", "guardrails_name": "Sales rules",
-                                         "status": "active", "data": [item], "created_at": stamp}
+            "uuid": "g1234567890ab",
+            "guardrail_name": "no_medical_advice",
+            "guardrail_prompt": "Never give medical advice.",
+            "modality": "verbal",
+            "callback_url": "",
+            "tags": ["safety", "support"],
+            "app_message": True,
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+        item = {
+            "uuid": "g0a1b2c3d4e5f",
+            "guardrail_name": "no_pricing",
+            "guardrail_prompt": "Never quote prices.",
+            "modality": "verbal",
+            "callback_url": "",
+        }
+        self.guardrails[item["uuid"]] = {
+            **item,
+            "tags": [],
+            "app_message": True,
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+        self.guardrail_sets["g12345"] = {
+            "guardrails_id": "g12345",
+            "guardrails_name": "Sales rules",
+            "status": "active",
+            "data": [item],
+            "created_at": stamp,
+        }
         self.documents["d1234567890"] = {
-            "document_id": "d1234567890", "document_name": "Product FAQ",
-            "document_url": "https://example.com/faq.pdf", "status": "ready", "progress": 100,
-            "tags": ["faq"], "created_at": stamp, "updated_at": stamp, "callback_url": None,
-            "error_message": None}
+            "document_id": "d1234567890",
+            "document_name": "Product FAQ",
+            "document_url": "https://example.com/faq.pdf",
+            "status": "ready",
+            "progress": 100,
+            "tags": ["faq"],
+            "created_at": stamp,
+            "updated_at": stamp,
+            "callback_url": None,
+            "error_message": None,
+        }
 
     @staticmethod
     def _face(face_id: str, name: str, kind: str, stamp: str) -> dict[str, Any]:
-        return {"face_id": face_id, "face_name": name, "status": "completed",
-                "training_progress": "100/100", "thumbnail_video_url": "", "face_type": kind,
-                "model_name": "phoenix-4", "created_at": stamp, "updated_at": stamp,
-                "error_message": None}
+        return {
+            "face_id": face_id,
+            "face_name": name,
+            "status": "completed",
+            "training_progress": "100/100",
+            "thumbnail_video_url": "",
+            "face_type": kind,
+            "model_name": "phoenix-4",
+            "created_at": stamp,
+            "updated_at": stamp,
+            "error_message": None,
+        }
 
     def to_json(self) -> dict[str, Any]:
         with self.lock:
-            return {"pals": self.pals, "user_ids": self.user_ids, "faces": self.faces,
-                    "objectives": self.objectives, "guardrails": self.guardrails,
-                    "guardrail_sets": self.guardrail_sets, "documents": self.documents,
-                    "maker_drafts": sorted(self.maker_drafts)}
+            return {
+                "pals": self.pals,
+                "user_ids": self.user_ids,
+                "faces": self.faces,
+                "objectives": self.objectives,
+                "guardrails": self.guardrails,
+                "guardrail_sets": self.guardrail_sets,
+                "documents": self.documents,
+                "maker_drafts": sorted(self.maker_drafts),
+            }
 
     def load_json(self, data: dict[str, Any]) -> None:
         with self.lock:
-            for name in ("pals", "user_ids", "faces", "objectives", "guardrails",
-                         "guardrail_sets", "documents"):
+            for name in (
+                "pals",
+                "user_ids",
+                "faces",
+                "objectives",
+                "guardrails",
+                "guardrail_sets",
+                "documents",
+            ):
                 setattr(self, name, data[name])
             self.maker_drafts = set(data.get("maker_drafts", []))
 
@@ -175,8 +236,13 @@ class Store:
         doc = copy.deepcopy(entry["doc"])
         mask_secrets(doc)
         meta = entry["meta"]
-        out: dict[str, Any] = {"pal_id": pal_id, **doc, "pal_type": meta["pal_type"],
-                               "created_at": meta["created_at"], "updated_at": meta["updated_at"]}
+        out: dict[str, Any] = {
+            "pal_id": pal_id,
+            **doc,
+            "pal_type": meta["pal_type"],
+            "created_at": meta["created_at"],
+            "updated_at": meta["updated_at"],
+        }
         username = doc.get("layers", {}).get("conferencing", {}).get("username")
         if username:
             out["conferencing_email"] = f"{username}@tavusinvite.com"
@@ -228,8 +294,10 @@ class Store:
             fill_defaults(doc)
             pal_id = new_id("p", 11)
             stamp = now()
-            self.pals[pal_id] = {"doc": doc, "meta": {"created_at": stamp, "updated_at": stamp,
-                                                      "pal_type": "user"}}
+            self.pals[pal_id] = {
+                "doc": doc,
+                "meta": {"created_at": stamp, "updated_at": stamp, "pal_type": "user"},
+            }
             self.user_ids.append(pal_id)
             self.dirty = True
             rendered = self.render(pal_id)
@@ -240,8 +308,7 @@ class Store:
             return {"persona_id": pal_id, "persona_name": doc.get("pal_name"), "created_at": stamp}
         return out
 
-    def list_pals(self, kind: str | None, limit: int, page: int, legacy: bool
-                  ) -> dict[str, Any]:
+    def list_pals(self, kind: str | None, limit: int, page: int, legacy: bool) -> dict[str, Any]:
         with self.lock:
             if kind == "user":
                 ids = self.user_ids
@@ -256,16 +323,19 @@ class Store:
     def get_pal(self, pal_id: str, legacy: bool) -> dict[str, Any]:
         with self.lock:
             if pal_id not in self.pals:
-                raise ApiFailure(404, {"error": "Invalid persona_id" if legacy else
-                                       "PAL not found"})
+                raise ApiFailure(
+                    404, {"error": "Invalid persona_id" if legacy else "PAL not found"}
+                )
             return {"data": [self.render(pal_id, legacy)]}
 
-    def patch_pal(self, pal_id: str, ops: Any, force: bool, legacy: bool
-                  ) -> tuple[int, dict[str, Any] | None]:
+    def patch_pal(
+        self, pal_id: str, ops: Any, force: bool, legacy: bool
+    ) -> tuple[int, dict[str, Any] | None]:
         _check_patch_format(ops)
         paths = [legacy_path(op["path"]) if legacy else op["path"] for op in ops]
-        conferencing = [p == "/layers/conferencing" or p.startswith("/layers/conferencing/")
-                        for p in paths]
+        conferencing = [
+            p == "/layers/conferencing" or p.startswith("/layers/conferencing/") for p in paths
+        ]
         if any(conferencing) and not all(conferencing):
             raise bad_request("layers.conferencing changes must be sent in their own request")
         with self.lock:
@@ -277,18 +347,28 @@ class Store:
             discarded = False
             if pal_id in self.maker_drafts and not all(conferencing):
                 if not force:
-                    raise ApiFailure(409, {
-                        "conflict": "maker_changes",
-                        "message": "This PAL has unpublished changes in PAL Maker. Publish or "
-                                   "discard them, or retry with ?force=true to overwrite."})
+                    raise ApiFailure(
+                        409,
+                        {
+                            "conflict": "maker_changes",
+                            "message": "This PAL has unpublished changes in PAL Maker. Publish or "
+                            "discard them, or retry with ?force=true to overwrite.",
+                        },
+                    )
                 discarded = True
             fixed = [{**op, "path": path} for op, path in zip(ops, paths, strict=True)]
             for op in fixed:
                 if legacy and "from" in op:
                     op["from"] = legacy_path(op["from"])
                 root = op["path"].split("/")[1] if op["path"] else ""
-                if root in ("pal_id", "persona_id", "created_at", "updated_at", "pal_type",
-                            "conferencing_email"):
+                if root in (
+                    "pal_id",
+                    "persona_id",
+                    "created_at",
+                    "updated_at",
+                    "pal_type",
+                    "conferencing_email",
+                ):
                     raise bad_request(f"Field '{root}' is read-only")
             result = copy.deepcopy(entry["doc"])
             for index, op in enumerate(fixed):  # atomic: all ops on a copy, or nothing
@@ -297,8 +377,13 @@ class Store:
                 except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException):
                     # never echo the library's message: it quotes the document, secrets included
                     kind = "test failed" if op["op"] == "test" else "cannot apply"
-                    raise ApiFailure(422, {"message": f"Invalid JSON patch format: op {index} "
-                                           f"({op['op']} {op['path']}): {kind}"}) from None
+                    raise ApiFailure(
+                        422,
+                        {
+                            "message": f"Invalid JSON patch format: op {index} "
+                            f"({op['op']} {op['path']}): {kind}"
+                        },
+                    ) from None
             if not isinstance(result, dict):
                 raise ApiFailure(422, {"message": "Invalid JSON patch format"})
             result = normalise_legacy(result)
@@ -338,13 +423,15 @@ class Store:
             return [{k: v for k, v in f.items() if k != "face_type"} for f in faces]
 
     def create_face(self, body: Any) -> dict[str, Any]:
-        if not isinstance(body, dict) or not (body.get("train_video_url") or
-                                              body.get("train_image_url")):
+        if not isinstance(body, dict) or not (
+            body.get("train_video_url") or body.get("train_image_url")
+        ):
             raise bad_request("train_video_url or train_image_url is required")
         face_id = new_id("r", 11)
         with self.lock:
-            self.faces[face_id] = self._face(face_id, body.get("face_name") or face_id, "user",
-                                             now())
+            self.faces[face_id] = self._face(
+                face_id, body.get("face_name") or face_id, "user", now()
+            )
             self.dirty = True
         return {"face_id": face_id, "status": "started"}
 
@@ -355,11 +442,19 @@ class Store:
         oid = new_id("o", 10)
         stamp = now()
         with self.lock:
-            self.objectives[oid] = {"objectives_id": oid, **items[0], "created_at": stamp,
-                                    "updated_at": stamp}
+            self.objectives[oid] = {
+                "objectives_id": oid,
+                **items[0],
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
             self.dirty = True
-        return {"objectives_id": oid, "objective_name": items[0].get("objective_name"),
-                "status": "active", "created_at": stamp}
+        return {
+            "objectives_id": oid,
+            "objective_name": items[0].get("objective_name"),
+            "status": "active",
+            "created_at": stamp,
+        }
 
     def create_guardrail(self, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
@@ -368,33 +463,63 @@ class Store:
         with self.lock:
             if "guardrail_name" in body:
                 gid = new_id("g", 12)
-                self.guardrails[gid] = {"uuid": gid, "modality": "verbal", "callback_url": "",
-                                        "tags": [], "app_message": True, **body,
-                                        "created_at": stamp, "updated_at": stamp}
+                self.guardrails[gid] = {
+                    "uuid": gid,
+                    "modality": "verbal",
+                    "callback_url": "",
+                    "tags": [],
+                    "app_message": True,
+                    **body,
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                }
                 self.dirty = True
                 return dict(self.guardrails[gid])
             items = []
             for item in body.get("data", []):
                 gid = new_id("g", 12)
                 items.append({"uuid": gid, **item})
-                self.guardrails[gid] = {"uuid": gid, "tags": [], "app_message": True, **item,
-                                        "created_at": stamp, "updated_at": stamp}
+                self.guardrails[gid] = {
+                    "uuid": gid,
+                    "tags": [],
+                    "app_message": True,
+                    **item,
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                }
             sid = new_id("g", 10)
-            self.guardrail_sets[sid] = {"guardrails_id": sid, "guardrails_name": body.get("name"),
-                                        "status": "active", "data": items, "created_at": stamp}
+            self.guardrail_sets[sid] = {
+                "guardrails_id": sid,
+                "guardrails_name": body.get("name"),
+                "status": "active",
+                "data": items,
+                "created_at": stamp,
+            }
             self.dirty = True
-            return {"guardrails_id": sid, "guardrails_name": body.get("name"),
-                    "status": "active", "created_at": stamp}
+            return {
+                "guardrails_id": sid,
+                "guardrails_name": body.get("name"),
+                "status": "active",
+                "created_at": stamp,
+            }
 
     def create_document(self, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict) or not body.get("document_url"):
             raise bad_request("document_url is required")
         did = new_id("d", 11)
         stamp = now()
-        doc = {"document_id": did, "document_name": body.get("document_name") or did,
-               "document_url": body["document_url"], "status": "started", "progress": 0,
-               "tags": body.get("tags", []), "callback_url": body.get("callback_url"),
-               "created_at": stamp, "updated_at": stamp, "error_message": None}
+        doc = {
+            "document_id": did,
+            "document_name": body.get("document_name") or did,
+            "document_url": body["document_url"],
+            "status": "started",
+            "progress": 0,
+            "tags": body.get("tags", []),
+            "callback_url": body.get("callback_url"),
+            "created_at": stamp,
+            "updated_at": stamp,
+            "error_message": None,
+        }
         with self.lock:
             self.documents[did] = doc
             self.dirty = True

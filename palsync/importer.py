@@ -1,0 +1,146 @@
+"""Live PALs → canonical manifests and lock entries (`pal-sync import`).
+
+Server fields are dropped, keys follow the schema's order, multi-line text becomes a YAML block
+scalar, a literal `$` is escaped as `$$`, and secrets become `${PALSYNC_<KEY>_..._API_KEY}`
+references, so that `plan` right after an import shows no changes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from palsync.canonical import desired_form, fingerprint, normalise_live
+from palsync.fields import SERVER_MANAGED_POINTERS, is_secret_pointer, split_pointer
+from palsync.lock import Lock, LockEntry, secret_fingerprint
+from palsync.schema import load_schema
+
+HEADER = "# yaml-language-server: $schema=../schemas/pal.schema.json\n"
+
+
+@dataclass(frozen=True)
+class Imported:
+    key: str
+    pal_id: str
+    text: str
+    entry: LockEntry
+    variables: tuple[str, ...]
+
+
+def slug(name: str) -> str:
+    text = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return text[:60].strip("-")
+
+
+def unique_key(pal: Mapping[str, Any], taken: set[str]) -> str:
+    base = slug(str(pal.get("pal_name") or "")) or f"pal-{pal['pal_id']}"
+    if not base[0].isalnum():
+        base = f"pal-{base}"
+    key, n = base, 2
+    while key in taken:
+        key, n = f"{base}-{n}", n + 1
+    taken.add(key)
+    return key
+
+
+def _ordered(doc: Mapping[str, Any], order: list[str]) -> dict[str, Any]:
+    known = [k for k in order if k in doc]
+    return {k: doc[k] for k in known + sorted(k for k in doc if k not in order)}
+
+
+def _variable(key: str, pointer: str) -> str:
+    parts = [key] + [p for p in split_pointer(pointer) if p != "layers"]
+    return "PALSYNC_" + "_".join(re.sub(r"[^A-Za-z0-9]", "_", p).upper() for p in parts)
+
+
+def manifest_body(pal: Mapping[str, Any], key: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """(manifest document, {secret pointer: variable name}) for one live PAL."""
+    schema = load_schema()["properties"]
+    doc = normalise_live(pal)
+    variables: dict[str, str] = {}
+
+    def walk(value: Any, pointer: str) -> Any:
+        if isinstance(value, dict):
+            out = {}
+            for k, v in value.items():
+                child = f"{pointer}/{k}"
+                if child in SERVER_MANAGED_POINTERS:
+                    continue
+                out[k] = walk(v, child)
+            return out
+        if is_secret_pointer(pointer):
+            variables[pointer] = _variable(key, pointer)
+            return "${" + variables[pointer] + "}"
+        if isinstance(value, str):
+            return value.replace("$", "$$")
+        if isinstance(value, list):
+            return [walk(v, pointer) if isinstance(v, dict | list) else _escape(v) for v in value]
+        return value
+
+    body = walk(doc, "")
+    layers = body.get("layers")
+    if isinstance(layers, dict):
+        layer_order = list(schema["layers"]["properties"])
+        body["layers"] = {
+            name: _ordered(section, list(schema["layers"]["properties"][name]["properties"]))
+            if isinstance(section, dict) and name in schema["layers"]["properties"]
+            else section
+            for name, section in _ordered(layers, layer_order).items()
+        }
+        body["layers"] = {k: v for k, v in body["layers"].items() if v != {}}
+    return _ordered(body, list(schema)), variables
+
+
+def _escape(value: Any) -> Any:
+    return value.replace("$", "$$") if isinstance(value, str) else value
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if "\n" in value and not any(line != line.rstrip() for line in value.splitlines()):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def to_yaml(body: Mapping[str, Any]) -> str:
+    text = yaml.dump(dict(body), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+    return HEADER + text
+
+
+def import_one(
+    pal: Mapping[str, Any], key: str, lock: Lock, env: Mapping[str, str] | None = None
+) -> Imported:
+    environ = os.environ if env is None else env
+    body, variables = manifest_body(pal, key)
+    resolved = _unescape(body)
+    flat, _ = desired_form(resolved)
+    secrets = {
+        pointer: secret_fingerprint(lock.salt, pointer, environ[name])
+        for pointer, name in variables.items()
+        if name in environ
+    }
+    entry = LockEntry(str(pal["pal_id"]), fingerprint(flat), tuple(sorted(flat)), secrets)
+    return Imported(
+        key, str(pal["pal_id"]), to_yaml(body), entry, tuple(sorted(variables.values()))
+    )
+
+
+def _unescape(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("$$", "$")
+    if isinstance(value, dict):
+        return {k: _unescape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unescape(v) for v in value]
+    return value
