@@ -180,8 +180,9 @@ conversational_flow = obj(
             ["sparrow-1", "sparrow-0", "time-based", "timebased"],
             default="sparrow-1",
         ),
-        "turn_taking_patience": enum("How long the PAL waits before taking its turn.", LMH,
-                                     default="medium"),
+        "turn_taking_patience": enum(
+            "How long the PAL waits before taking its turn.", LMH, default="medium"
+        ),
         "pal_interruptibility": interruptibility,
         "replica_interruptibility": legacy(interruptibility, "pal_interruptibility"),
         "voice_isolation": open_enum("Voice isolation (values seen: near, off).", ["near", "off"]),
@@ -247,12 +248,24 @@ voice_settings = obj(
                 "examples": ["positivity:high", "curiosity"],
             },
         ),
-        "stability": {"type": "number", "minimum": 0, "maximum": 1,
-                      "description": "ElevenLabs stability (0-1)."},
-        "similarity_boost": {"type": "number", "minimum": 0, "maximum": 1,
-                             "description": "ElevenLabs similarity boost (0-1)."},
-        "style": {"type": "number", "minimum": 0, "maximum": 1,
-                  "description": "ElevenLabs style exaggeration (0-1)."},
+        "stability": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "description": "ElevenLabs stability (0-1).",
+        },
+        "similarity_boost": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "description": "ElevenLabs similarity boost (0-1).",
+        },
+        "style": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "description": "ElevenLabs style exaggeration (0-1).",
+        },
         "use_speaker_boost": b("ElevenLabs speaker boost."),
     },
 )
@@ -265,15 +278,15 @@ tts = obj(
             ["cartesia", "elevenlabs", "azure", "playht", "tavus-auto"],
             default="cartesia",
         ),
-        "api_key": s("Provider API key, only needed for private voices. " + SECRET,
-                     writeOnly=True),
+        "api_key": s("Provider API key, only needed for private voices. " + SECRET, writeOnly=True),
         "external_voice_id": s("The provider's voice id."),
         "voice_id": s("Voice id (newer notes; prefer external_voice_id)."),
-        "tts_model_name": open_enum("Provider model, e.g. sonic, sonic-2, sonic-3.",
-                                    ["sonic", "sonic-2", "sonic-3"]),
+        "tts_model_name": open_enum(
+            "Provider model, e.g. sonic, sonic-2, sonic-3.", ["sonic", "sonic-2", "sonic-3"]
+        ),
         "tts_emotion_control": {
             "description": "Cartesia emotion control (old examples used the strings "
-            "`\"true\"`/`\"false\"`; use a boolean).",
+            '`"true"`/`"false"`; use a boolean).',
             "anyOf": [{"type": "boolean"}, BOOL_STRING],
             "default": True,
         },
@@ -317,8 +330,11 @@ layers = obj(
         "tts": tts,
         "conferencing": conferencing,
         "transport": transport,
-        "vqa": obj("Very old vision layer (legacy).", {"enable_vision": b("Enable vision.")},
-                   deprecated=True),
+        "vqa": obj(
+            "Very old vision layer (legacy).",
+            {"enable_vision": b("Enable vision.")},
+            deprecated=True,
+        ),
     },
 )
 
@@ -330,8 +346,9 @@ x_palsync = obj(
             "p[0-9a-f]{5,14}",
             "p70d2aae706a",
         ),
-        "protected": b("Never delete this PAL (even with --prune) and never force it.",
-                       default=False),
+        "protected": b(
+            "Never delete this PAL (even with --prune) and never force it.", default=False
+        ),
         "ignore": strings(
             "JSON Pointers excluded from diffs (e.g. `/layers/stt/hotwords`).",
             {"type": "string", "pattern": "^(/[^/]*)+$"},
@@ -340,8 +357,7 @@ x_palsync = obj(
     },
 )
 
-pal_name = s("Display name. May change freely; the file name is the PAL's identity.",
-             maxLength=256)
+pal_name = s("Display name. May change freely; the file name is the PAL's identity.", maxLength=256)
 properties: dict[str, Any] = {
     "pal_name": pal_name,
     "persona_name": legacy(pal_name, "pal_name"),
@@ -355,20 +371,24 @@ properties: dict[str, Any] = {
     "greeting": s("What the PAL says first (conversations may override it)."),
     "default_face_id": FACE_ID,
     "default_replica_id": legacy(FACE_ID, "default_face_id"),
-    "document_ids": strings("Knowledge-base documents available in every conversation.", DOC_ID,
-                            uniqueItems=True),
-    "document_tags": strings("Attach every document carrying one of these tags.", TAG,
-                             uniqueItems=True),
+    "document_ids": strings(
+        "Knowledge-base documents available in every conversation.", DOC_ID, uniqueItems=True
+    ),
+    "document_tags": strings(
+        "Attach every document carrying one of these tags.", TAG, uniqueItems=True
+    ),
     "objectives_id": ident("One objectives set.", "o[0-9a-f]{4,16}", "o12345"),
-    "guardrail_ids": strings("Individual guardrails.", GUARDRAIL_ID, maxItems=50,
-                             uniqueItems=True),
-    "guardrail_tags": strings("Attach every guardrail carrying one of these tags.", TAG,
-                              maxItems=32, uniqueItems=True),
+    "guardrail_ids": strings("Individual guardrails.", GUARDRAIL_ID, maxItems=50, uniqueItems=True),
+    "guardrail_tags": strings(
+        "Attach every guardrail carrying one of these tags.", TAG, maxItems=32, uniqueItems=True
+    ),
     "guardrails_id": ident("One legacy guardrail set.", "g[0-9a-f]{4,16}", "g12345"),
     "memories": {"description": "PAL memories (shape undocumented; sent as is)."},
     "is_template": b("Marks a template PAL."),
-    "languages": strings("Languages (seen in third-party code only).",
-                         {"type": "string", "minLength": 2, "maxLength": 16}),
+    "languages": strings(
+        "Languages (seen in third-party code only).",
+        {"type": "string", "minLength": 2, "maxLength": 16},
+    ),
     "disclosure_type": s("AI disclosure behaviour (seen in third-party code only)."),
     "layers": layers,
     "x-palsync": x_palsync,

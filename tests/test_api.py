@@ -107,9 +107,9 @@ def test_retry_after_is_honoured_then_success() -> None:
 
 
 def test_gives_up_with_a_clear_message_when_the_budget_is_spent() -> None:
-    with fake(lambda r: httpx.Response(503, json={"message": "down"}), max_retries=3) as client:
-        with pytest.raises(ApiError) as info:
-            client.list_faces()
+    client = fake(lambda r: httpx.Response(503, json={"message": "down"}), max_retries=3)
+    with client, pytest.raises(ApiError) as info:
+        client.list_faces()
     assert info.value.status == 503
     assert "gave up after 4 attempts" in info.value.message
 
@@ -151,9 +151,9 @@ def test_read_timeout_on_create_is_outcome_unknown() -> None:
 
 
 def test_errors_carry_method_path_status_and_message() -> None:
-    with fake(lambda r: httpx.Response(400, json={"error": "Invalid face_id"})) as client:
-        with pytest.raises(ApiError) as info:
-            client.create_pal({"pal_name": "x"})
+    client = fake(lambda r: httpx.Response(400, json={"error": "Invalid face_id"}))
+    with client, pytest.raises(ApiError) as info:
+        client.create_pal({"pal_name": "x"})
     assert (info.value.method, info.value.path, info.value.status) == ("POST", "/v2/pals", 400)
     assert "Invalid face_id" in str(info.value)
 
