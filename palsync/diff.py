@@ -120,14 +120,19 @@ def patch_ops(
     main_sets = {p: v for p, v in sets.items() if not _is_conferencing(p)}
     conf_sets = {p: v for p, v in sets.items() if _is_conferencing(p)}
     removes = sorted(
-        (p for p in removals if lookup(live, p) is not MISSING), key=lambda p: -p.count("/")
+        {p for p in removals if lookup(live, p) is not MISSING}, key=lambda p: (-p.count("/"), p)
     )
     main = [{"op": "remove", "path": p} for p in removes if not _is_conferencing(p)]
     conf = [{"op": "remove", "path": p} for p in removes if _is_conferencing(p)]
     _apply(scratch, main)
     main_adds = _ops_for(scratch, main_sets)
-    main += main_adds
     _apply(scratch, main_adds)
+    if conf_sets and not isinstance(lookup(scratch, "/layers"), dict):
+        # conferencing ops must stay under /layers/conferencing, so /layers comes first
+        layers = {"op": "add", "path": "/layers", "value": {}}
+        main_adds.append(layers)
+        _apply(scratch, [layers])
+    main += main_adds
     conf_scratch = scratch
     _apply(conf_scratch, conf)
     conf += _ops_for(conf_scratch, conf_sets)
