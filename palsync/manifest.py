@@ -204,7 +204,7 @@ def parse_bytes(path: str, data: bytes) -> tuple[Any, list[Problem], yaml.Node |
         loader.dispose()
     if root is None:
         return fail("empty manifest: a manifest is one YAML mapping describing one PAL")
-    if _expanded_size(root, {}) > MAX_NODES:
+    if "&" in text and _expanded_size(root, {}) > MAX_NODES:  # no anchor, no alias
         return fail(f"document expands to more than {MAX_NODES:,} nodes (YAML alias bomb?)")
     document = _construct(root, "", path, problems, loader)
     return document, problems, root
@@ -250,78 +250,65 @@ _JSON_TAGS = {
 }
 
 
+_STR = "tag:yaml.org,2002:str"
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+def _loc(path: str, node: yaml.Node) -> Location:
+    return Location(path, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
 def _construct(
     node: yaml.Node, pointer: str, path: str, problems: list[Problem], loader: Any
 ) -> Any:
-    here = Location(path, node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
-        result: dict[str, Any] = {}
-        first_seen: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            key_loc = Location(path, key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            if (
-                not isinstance(key_node, yaml.ScalarNode)
-                or key_node.tag == "tag:yaml.org,2002:merge"
-            ):
-                problems.append(
-                    Problem(
-                        key_loc,
-                        f"{_dotted(pointer) or 'document'}: only plain "
-                        "string keys are supported (no complex or merge keys)",
-                        pointer=pointer,
-                        code="key",
-                    )
-                )
-                continue
-            key = key_node.value
-            if key_node.tag != "tag:yaml.org,2002:str" and not key_node.style:
-                shown = _dotted(pointer + "/" + _escape(key))
-                problems.append(
-                    Problem(
-                        key_loc,
-                        f"{shown}: key is read as a "
-                        f"{key_node.tag.rsplit(':', 1)[-1]}, not a string; quote it",
-                        pointer=pointer,
-                        code="key",
-                    )
-                )
-            child = pointer + "/" + _escape(key)
-            if key in result:
-                problems.append(
-                    Problem(
-                        key_loc,
-                        f"{_dotted(child)}: duplicate key (first at line {first_seen[key]}); "
-                        "YAML would silently keep only this last one",
-                        pointer=child,
-                        code="duplicate-key",
-                    )
-                )
-            first_seen.setdefault(key, key_loc.line)
-            result[key] = _construct(value_node, child, path, problems, loader)
-        return result
-    if isinstance(node, yaml.SequenceNode):
+    """Nodes → plain JSON values, reporting what YAML would hide (hot path: keep it lean)."""
+    kind = node.__class__
+    if kind is yaml.ScalarNode:
+        tag = node.tag
+        if tag == _STR:
+            return node.value
+        if tag not in _JSON_TAGS:
+            message = f"{_dotted(pointer) or 'document'}: unsupported YAML tag {tag}"
+            problems.append(Problem(_loc(path, node), message, pointer=pointer, code="tag"))
+            return None
+        value = loader.construct_object(node)
+        if isinstance(value, float) and value != value:  # NaN has no JSON form
+            message = f"{_dotted(pointer)}: NaN is not a valid value"
+            problems.append(Problem(_loc(path, node), message, pointer=pointer, code="tag"))
+        return value
+    if kind is yaml.SequenceNode:
         return [
             _construct(item, f"{pointer}/{i}", path, problems, loader)
             for i, item in enumerate(node.value)
         ]
-    if node.tag not in _JSON_TAGS:
-        problems.append(
-            Problem(
-                here,
-                f"{_dotted(pointer) or 'document'}: unsupported YAML tag {node.tag}",
-                pointer=pointer,
-                code="tag",
-            )
-        )
+    if kind is not yaml.MappingNode:
         return None
-    value = loader.construct_object(node)
-    if isinstance(value, float) and value != value:  # NaN has no JSON form
-        problems.append(
-            Problem(
-                here, f"{_dotted(pointer)}: NaN is not a valid value", pointer=pointer, code="tag"
+    result: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        if key_node.__class__ is not yaml.ScalarNode or key_node.tag == _MERGE:
+            message = (
+                f"{_dotted(pointer) or 'document'}: only plain string keys are supported "
+                "(no complex or merge keys)"
             )
-        )
-    return value
+            problems.append(Problem(_loc(path, key_node), message, pointer=pointer, code="key"))
+            continue
+        key = key_node.value
+        child = pointer + "/" + (_escape(key) if "/" in key or "~" in key else key)
+        if key_node.tag != _STR and not key_node.style:
+            kind_name = key_node.tag.rsplit(":", 1)[-1]
+            message = f"{_dotted(child)}: key is read as a {kind_name}, not a string; quote it"
+            problems.append(Problem(_loc(path, key_node), message, pointer=pointer, code="key"))
+        if key in result:
+            first = next(k for k, _ in node.value if k.value == key)
+            message = (
+                f"{_dotted(child)}: duplicate key (first at line "
+                f"{first.start_mark.line + 1}); YAML would silently keep only this last one"
+            )
+            problems.append(
+                Problem(_loc(path, key_node), message, pointer=child, code="duplicate-key")
+            )
+        result[key] = _construct(value_node, child, path, problems, loader)
+    return result
 
 
 def _dotted(pointer: str) -> str:
@@ -401,7 +388,7 @@ def load_paths(paths: Sequence[str]) -> tuple[list[Manifest], list[Problem]]:
 
 def load_bytes(path: str, key: str, data: bytes) -> tuple[Manifest | None, list[Problem]]:
     document, problems, root = parse_bytes(path, data)
-    if root is not None:
+    if problems and root is not None:  # keep the tree only where messages will need it
         _positions_cache[path] = Positions(path, root)
     if document is None:
         return None, problems

@@ -6,7 +6,6 @@ for files that fail it, to report every problem with its field path and a sugges
 
 from __future__ import annotations
 
-import difflib
 import json
 from functools import cache
 from pathlib import Path
@@ -72,6 +71,8 @@ def _describe(error: Any, positions: Positions) -> list[Problem]:
     validator = error.validator
     schema = error.schema
     instance = error.instance
+
+    import difflib
 
     if validator == "additionalProperties":
         known = list(schema.get("properties", {}))

@@ -155,6 +155,8 @@ def _reference_problems(m: Manifest, env: Mapping[str, str]) -> list[Problem]:
     for pointer, text in iter_strings(m.body):
         refs = references(text, pointer)
         secret = is_secret_pointer(pointer)
+        if not refs and not secret:
+            continue
         name = dotted(pointer)
         if secret:
             secret_seen.add(pointer)

@@ -1,23 +1,15 @@
-"""The `pal-sync` command line: a click group whose commands load lazily.
+"""The `pal-sync` command line. Only the CLI prints and exits.
 
-Only the CLI prints and exits. `main` is the one place where pal-sync errors become messages and
-exit codes; a command module is imported only when its command runs, so `validate` never pays for
-httpx or deepdiff.
+`main` is the console script. `pal-sync validate` runs on every commit (pre-commit), so its common
+forms skip click entirely; everything else, and any unusual validate flag, goes through the click
+application in `palsync.cli.app`.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
 import sys
-from typing import Any
 
-import click
-
-from palsync import __version__
-from palsync.errors import EXIT_ERROR, PalsyncError
-
-#: command name -> "module:attribute"
+#: command name -> (module, one-line help); `pal-sync --help` lists these without importing them
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("palsync.cli.validate", "Check manifests offline (schema and semantic checks)."),
     "plan": ("palsync.cli.plan", "Show what apply would change in the live account."),
@@ -25,80 +17,38 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("palsync.cli.import_", "Write manifests for existing live PALs and lock them."),
     "emulator": ("palsync.cli.emulator", "Serve a local, faithful Tavus API on loopback."),
 }
+FORMATS = ("text", "json", "github")
 
 
-class LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        entry = COMMANDS.get(cmd_name)
-        if entry is None:
+def _fast_validate_args(args: list[str]) -> tuple[list[str], str | None, bool] | None:
+    """(paths, format, quiet) for plain `validate` invocations; None means "let click parse"."""
+    if not args or args[0] != "validate":
+        return None
+    paths: list[str] = []
+    fmt: str | None = None
+    quiet = False
+    rest = iter(args[1:])
+    for token in rest:
+        if token in ("-q", "--quiet"):
+            quiet = True
+        elif token == "--format":
+            fmt = next(rest, None)
+            if fmt not in FORMATS:
+                return None
+        elif token.startswith("-"):
             return None
-        module = importlib.import_module(entry[0])
-        command: click.Command = module.command
-        return command
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # Short help from the table, so `pal-sync --help` imports no command module.
-        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
+        else:
+            paths.append(token)
+    return paths, fmt, quiet
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="pal-sync")
-def cli() -> None:
-    """Manage Tavus PALs as code.
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    fast = _fast_validate_args(args)
+    if fast is not None:
+        from palsync.cli.validating import run_validate
 
-    A directory of YAML manifests (pals/*.yaml) is the source of truth: `validate` checks it
-    offline, `plan` shows what would change in the live account, `apply` makes the account match,
-    `import` adopts an existing account. `emulator` serves a local Tavus API to try it all.
-    """
+        sys.exit(run_validate(*fast))
+    from palsync.cli.app import run
 
-
-def _debug() -> bool:
-    return os.environ.get("PALSYNC_DEBUG", "") not in ("", "0")
-
-
-def report_error(err: PalsyncError) -> None:
-    if err.problems:
-        from palsync.report import render_text
-
-        click.echo(render_text(err.problems), nl=False, err=True)
-    click.echo(f"Error: {err.message}", err=True)
-    if err.hint:
-        click.echo(f"Hint: {err.hint}", err=True)
-
-
-def main(argv: list[str] | None = None) -> Any:
-    """Entry point of the console script; exits with 0, 1 or (plan --detailed-exitcode) 2."""
-    try:
-        code = cli.main(args=argv, prog_name="pal-sync", standalone_mode=False)
-    except PalsyncError as err:
-        report_error(err)
-        code = err.exit_code
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        code = EXIT_ERROR
-    except click.ClickException as err:
-        # Usage errors exit 1, never 2: 2 means "changes pending" under --detailed-exitcode.
-        err.show()
-        code = EXIT_ERROR
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        code = 130
-    except BrokenPipeError:
-        code = EXIT_ERROR
-    except Exception as err:  # a bug: say so briefly; the traceback only when asked for
-        if _debug():
-            raise
-        click.echo(
-            f"Internal error: {type(err).__name__}: {err}\n"
-            "This is a bug in pal-sync; rerun with PALSYNC_DEBUG=1 for details.",
-            err=True,
-        )
-        code = EXIT_ERROR
-    if code is None:
-        code = 0
-    sys.exit(int(code))
+    run(args)
