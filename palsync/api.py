@@ -127,6 +127,8 @@ class TavusClient:
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={"x-api-key": api_key, "Accept": "application/json"},
+            # plain http is only ever loopback: no certificate store to load for it
+            verify=parts.scheme == "https",
             timeout=timeout,
             transport=transport,
             limits=httpx.Limits(

@@ -64,6 +64,8 @@ class Manifest:
     digest: str
     #: normalised pointer prefix -> the pointer prefix as written (legacy names)
     aliases: tuple[tuple[str, str], ...] = ()
+    #: whether the file contains a `$` at all (no `$`, nothing to interpolate)
+    has_dollar: bool = True
 
     def raw_pointer(self, pointer: str) -> str:
         """Map a pointer into `body` (current names) to the same place in `raw`."""
@@ -406,7 +408,8 @@ def load_bytes(path: str, key: str, data: bytes) -> tuple[Manifest | None, list[
     body, aliases = normalise(document)
     settings = _settings(document.get("x-palsync"))
     digest = hashlib.sha256(data).hexdigest()
-    return Manifest(key, path, document, body, settings, digest, aliases), problems
+    manifest = Manifest(key, path, document, body, settings, digest, aliases, b"$" in data)
+    return manifest, problems
 
 
 def normalise(document: dict[str, Any]) -> tuple[dict[str, Any], tuple[tuple[str, str], ...]]:
@@ -518,6 +521,8 @@ def interpolate(
     m: Manifest, env: Mapping[str, str] | None = None
 ) -> tuple[dict[str, Any], list[Problem]]:
     """The body with every `${VAR}` resolved; an unset variable without a default is an error."""
+    if not m.has_dollar:
+        return m.body, []
     environ = os.environ if env is None else env
     problems: list[Problem] = []
 

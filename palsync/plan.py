@@ -20,8 +20,10 @@ from palsync.canonical import (
     document_hash,
     fingerprint,
     live_form,
+    live_leaves,
     lookup,
     normalise_live,
+    project,
 )
 from palsync.diff import FieldChange, field_changes, patch_ops
 from palsync.fields import is_secret_pointer
@@ -351,18 +353,30 @@ def _plan_one(
     pal_id = str(pal["pal_id"])
     owned = entry is not None and entry.pal_id == pal_id and entry.pending_create is None
     live = normalise_live(pal)
+    live_all = live_leaves(live)
     previous = set(entry.managed) if owned and entry else set()
     removed = sorted(
         p
         for p in previous - set(flat)
         if not any(p == i or p.startswith(i + "/") for i in d.ignore)
     )
-    live_flat = live_form(live, set(flat) | set(removed), d.ignore)
+    live_flat = project(live_all, list(flat) + removed, d.ignore)
     current = {p: v for p, v in live_flat.items() if p in flat}
-    fields: list[FieldChange] = []
-    if fingerprint(current) != fp or any(p in live_flat for p in removed):
-        fields = field_changes(live_flat, flat, removed)
+    current_fp = fingerprint(current)
     old_secrets = entry.secrets if owned and entry else {}
+    if (
+        owned
+        and entry is not None
+        and current_fp == fp == entry.fingerprint
+        and entry.managed == managed
+        and old_secrets == secret_fps
+        and not any(p in live_flat for p in removed)
+        and not missing
+    ):
+        return Change(d.key, "noop", None, pal_id, **base)  # the common case: nothing to do
+    fields: list[FieldChange] = []
+    if current_fp != fp or any(p in live_flat for p in removed):
+        fields = field_changes(live_flat, flat, removed)
     sets = {f.path: f.after for f in fields if not f.removed}
     for pointer, value in sorted(secrets.items()):
         if old_secrets.get(pointer) != secret_fps[pointer]:
@@ -370,12 +384,12 @@ def _plan_one(
             sets[pointer] = value
     removals = [f.path for f in fields if f.removed]
     removals += [p for p in old_secrets if p not in secrets and lookup(live, p) is not MISSING]
-    ops, conf_ops = patch_ops(live, sets, removals)
+    ops, conf_ops = patch_ops(live, sets, removals) if sets or removals else ([], [])
 
     direction: str | None = "local"
     if owned and entry:
         local = fp != entry.fingerprint or any(old_secrets.get(p) != secret_fps[p] for p in secrets)
-        drift = fingerprint(live_form(live, entry.managed, d.ignore)) != entry.fingerprint
+        drift = fingerprint(project(live_all, entry.managed, d.ignore)) != entry.fingerprint
         direction = "conflict" if local and drift else "drift" if drift else "local"
     action = "adopt" if not owned else ("update" if ops or conf_ops else "noop")
     if action == "noop":

@@ -1,0 +1,58 @@
+"""plan of unchanged PALs against the emulator with injected latency: requests, wall, CPU, memory.
+
+The floor is two sequential round trips (page one, then every other page at once). Setup creates
+the PALs in the emulator and writes the matching lock directly (it is not what is measured).
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+
+from benchmarks.common import ROOT, body, compile_sources, pal_sync, run, write_manifests
+from palsync import lock as lockfile
+from palsync.canonical import desired_form, fingerprint
+from palsync.emulator import Emulator
+from palsync.lock import LockEntry
+
+KEY = "bench-key"
+LATENCY = 0.05
+PAGE = 100
+GOALS = {"wall_s": 0.3, "cpu_ms_per_pal": 0.1, "rss_mib": 200}
+
+
+def prepare(folder: Path, emulator: Emulator, count: int) -> None:
+    write_manifests(folder, count)
+    lock = lockfile.new_lock()
+    for i in range(count):
+        created = emulator.store.create_pal(body(i), legacy=False)
+        flat, _ = desired_form(body(i))
+        entry = LockEntry(created["pal_id"], fingerprint(flat), tuple(sorted(flat)))
+        lock = lock.with_entry(f"pal-{i:05d}", entry)
+    lockfile.save(lock, folder / "palsync.lock")
+
+
+def measure(count: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp, Emulator(api_key=KEY) as emu:
+        prepare(Path(tmp) / "pals", emu, count)
+        emu.faults.set_latency(LATENCY)
+        env = {"TAVUS_API_URL": emu.url, "TAVUS_API_KEY": KEY}
+        result = run([*pal_sync(), "plan", "--detailed-exitcode"], Path(tmp), env)
+        assert result.code == 0, result.out[-2000:]
+        requests = sum(emu.request_counts().values())
+    return {"pals": count, "requests": requests,
+            "request_goal": math.ceil(count / PAGE) + 2, "wall_s": result.wall,
+            "floor_s": 2 * LATENCY, "cpu_s": result.cpu, "rss_mib": result.max_rss_mib}
+
+
+def main(quick: bool = False) -> list[dict[str, float]]:
+    compile_sources()
+    small, thousand = measure(1), measure(1000)
+    rows = [small, thousand]
+    marginal_ms = (thousand["cpu_s"] - small["cpu_s"]) / 999 * 1000
+    thousand["cpu_ms_per_pal"] = marginal_ms
+    if not quick:
+        rows.append(measure(10_000))
+    _ = ROOT
+    return rows
