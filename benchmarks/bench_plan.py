@@ -41,9 +41,15 @@ def measure(count: int) -> dict[str, float]:
         result = run([*pal_sync(), "plan", "--detailed-exitcode"], Path(tmp), env)
         assert result.code == 0, result.out[-2000:]
         requests = sum(emu.request_counts().values())
-    return {"pals": count, "requests": requests,
-            "request_goal": math.ceil(count / PAGE) + 2, "wall_s": result.wall,
-            "floor_s": 2 * LATENCY, "cpu_s": result.cpu, "rss_mib": result.max_rss_mib}
+    return {
+        "pals": count,
+        "requests": requests,
+        "request_goal": math.ceil(count / PAGE) + 2,
+        "wall_s": result.wall,
+        "floor_s": 2 * LATENCY,
+        "cpu_s": result.cpu,
+        "rss_mib": result.max_rss_mib,
+    }
 
 
 def main(quick: bool = False) -> list[dict[str, float]]:

@@ -1,0 +1,95 @@
+"""Run every benchmark: `python -m benchmarks [--quick]`.
+
+Each prints pal-sync beside its baseline measured in the same run. With --quick (CI) it finishes
+in well under a minute and exits 1 when a ratio regresses past the thresholds below (looser than
+the goals, so a noisy shared machine does not fail CI; the goals are reported beside them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from typing import Any
+
+from benchmarks import bench_apply, bench_emulator, bench_plan, bench_validate
+
+#: regression thresholds checked in --quick mode
+THRESHOLDS = {
+    "validate_1_ratio": 0.45,
+    "validate_1000_ratio": 0.25,
+    "plan_1000_requests": 12,
+    "plan_1000_wall_s": 0.9,
+    "apply_200_ratio": 2.0,
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("--quick", action="store_true", help="CI mode: small, fast, checked")
+    parser.add_argument("--json", action="store_true", help="print the raw figures as JSON")
+    args = parser.parse_args()
+    figures: dict[str, Any] = {"machine": f"{platform.machine()}, {platform.python_version()}"}
+
+    v1, v1000 = bench_validate.main(args.quick)
+    figures["validate"] = [v1, v1000]
+    print(
+        f"validate  1 file     pal-sync {v1['pal_sync_s'] * 1000:6.0f} ms   check-jsonschema "
+        f"{v1['check_jsonschema_s'] * 1000:6.0f} ms   ratio {v1['ratio']:.2f} (goal ≤ {v1['goal']})"
+    )
+    print(
+        f"validate  1000 files pal-sync {v1000['pal_sync_s'] * 1000:6.0f} ms   check-jsonschema "
+        f"{v1000['check_jsonschema_s'] * 1000:6.0f} ms   ratio {v1000['ratio']:.2f} "
+        f"(goal ≤ {v1000['goal']})"
+    )
+
+    plans = bench_plan.main(args.quick)
+    figures["plan"] = plans
+    for p in plans:
+        extra = (
+            f"   CPU {p['cpu_ms_per_pal']:.3f} ms/PAL marginal (goal ≤ 0.1)"
+            if "cpu_ms_per_pal" in p
+            else ""
+        )
+        print(
+            f"plan      {p['pals']:>5} PALs  {p['requests']:>3} requests (goal ≤ "
+            f"{p['request_goal']})   wall {p['wall_s'] * 1000:5.0f} ms (floor "
+            f"{p['floor_s'] * 1000:.0f} ms, goal ≤ 300 ms)   peak RSS {p['rss_mib']:.0f} MiB{extra}"
+        )
+
+    (a,) = bench_apply.main(args.quick)
+    figures["apply"] = a
+    print(
+        f"apply     {a['updates']} updates  wall {a['wall_s']:.2f} s   floor {a['floor_s']:.2f} s"
+        f"   ratio {a['ratio']:.2f} (goal ≤ {a['goal']})"
+    )
+
+    (e,) = bench_emulator.main(args.quick)
+    figures["emulator"] = e
+    print(
+        f"emulator  {e['pals']} PALs, {e['clients']} clients: {e['rps']:.0f} requests/s, "
+        f"{e['errors']} errors"
+    )
+
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    if not args.quick:
+        return 0
+    checks = {
+        "validate_1_ratio": v1["ratio"],
+        "validate_1000_ratio": v1000["ratio"],
+        "plan_1000_requests": plans[1]["requests"],
+        "plan_1000_wall_s": plans[1]["wall_s"],
+        "apply_200_ratio": a["ratio"],
+    }
+    failed = [f"{k} = {v:.3f} > {THRESHOLDS[k]}" for k, v in checks.items() if v > THRESHOLDS[k]]
+    if e["errors"]:
+        failed.append(f"emulator errors: {e['errors']}")
+    for line in failed:
+        print(f"REGRESSION: {line}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
