@@ -113,7 +113,7 @@ def command(
         directory = saved.get("dir", directory)
         targets = tuple(saved.get("targets", ()))
         prune = bool(saved.get("prune", False))
-    path = lock_file(directory, lock_path)
+    path = lock_file(directory, lock_path, emulator)
     path.parent.mkdir(parents=True, exist_ok=True)
     guard = FileLock(str(path) + ".lck")
     try:

@@ -38,7 +38,7 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             "--lock",
             "lock_path",
             type=click.Path(dir_okay=False),
-            help="Lock file (default: <dir>/palsync.lock).",
+            help="Lock file (default: <dir>/palsync.lock; .palsync/emulator.lock with --emulator).",
         ),
         click.option(
             "--emulator",
@@ -57,8 +57,14 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-def lock_file(directory: str, lock_path: str | None) -> Path:
-    return Path(lock_path) if lock_path else Path(directory) / "palsync.lock"
+def lock_file(directory: str, lock_path: str | None, emulator: bool = False) -> Path:
+    """--lock, else <dir>/palsync.lock; against the emulator the lock describes the emulated
+    account, so it lives beside the emulator's state instead of beside the manifests."""
+    if lock_path:
+        return Path(lock_path)
+    if emulator:
+        return EMULATOR_STATE.with_name("emulator.lock")
+    return Path(directory) / "palsync.lock"
 
 
 @contextlib.contextmanager

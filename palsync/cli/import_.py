@@ -36,7 +36,7 @@ def command(
 
     if import_all == bool(pal_ids):
         raise UsageError("say what to import: --all, or one or more PAL ids")
-    path = lock_file(directory, lock_path)
+    path = lock_file(directory, lock_path, emulator)
     lock = lockfile.load(path)
     with open_client(emulator=emulator, api_key_file=api_key_file, verbose=verbose) as client:
         live = client.list_pals()

@@ -74,7 +74,7 @@ def command(
     from palsync import render
 
     manifests, desired = load_desired(directory, targets)
-    lock = lockfile.load(lock_file(directory, lock_path))
+    lock = lockfile.load(lock_file(directory, lock_path, emulator))
     with open_client(emulator=emulator, api_key_file=api_key_file, verbose=verbose) as client:
         plan, _ = make_plan(client, manifests, desired, lock, targets=targets, prune=prune)
     if fmt == "json":
