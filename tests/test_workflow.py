@@ -44,9 +44,20 @@ def test_examples_apply_then_plan_shows_no_changes(ws: Workspace) -> None:
     assert len(ws.names()) == 5
 
 
+TOOL = {
+    "type": "function",
+    "function": {
+        "name": "lookup_order",
+        "description": "Find an order",
+        "parameters": {"type": "object", "properties": {}},
+    },
+}
+
+
 def kitchen_sink(i: int) -> dict[str, Any]:
     """A PAL using a rotating selection of every schema field."""
     rng = random.Random(i)
+    interruptibility = "replica_interruptibility" if i % 2 else "pal_interruptibility"
     layers: dict[str, Any] = {
         "perception": {
             "perception_model": rng.choice(["raven-1", "off", "raven-0"]),
@@ -57,6 +68,10 @@ def kitchen_sink(i: int) -> dict[str, Any]:
             "audio_tool_prompt": "Listen",
             "ambient_awareness_queries": ["Jacket?"],
             "emotion_recognition": "limited",
+            "visual_tools": [TOOL],
+            "audio_tools": [TOOL],
+            "perception_tools": [TOOL],
+            "perception_tool_prompt": "Legacy tools",
         },
         "stt": {
             "stt_engine": rng.choice(["tavus-auto", "tavus-parakeet", "tavus-soniox"]),
@@ -70,6 +85,9 @@ def kitchen_sink(i: int) -> dict[str, Any]:
             "turn_taking_patience": rng.choice(["low", "high"]),
             "voice_isolation": "near",
             "idle_engagement": "off",
+            interruptibility: "low",
+            "turn_commitment": "high",
+            "active_listening": "low",
         },
         "llm": {
             "model": "tavus-gpt-oss",
@@ -78,12 +96,15 @@ def kitchen_sink(i: int) -> dict[str, Any]:
             "speculative_inference": rng.random() < 0.5,
             "headers": {"Authorization": "Bearer ${PAL_TOKEN}"},
             "extra_body": {"temperature": 0.5, "top_p": 1.0},
+            "tools": [TOOL],
         },
         "tts": {
             "tts_engine": rng.choice(["cartesia", "elevenlabs"]),
             "api_key": "${PAL_TTS_KEY}",
             "external_voice_id": "voice-1",
             "tts_model_name": "sonic-2",
+            "voice_id": "v1",
+            "playht_user_id": "u1",
             "tts_emotion_control": False,
             "pronunciation_dictionary_id": "pd_abc123",
             "voice_settings": {
@@ -114,11 +135,37 @@ def kitchen_sink(i: int) -> dict[str, Any]:
         memories=["likes tea"],
         languages=["en", "ar"],
         disclosure_type="always",
+        is_template=False,
         layers=chosen,
     )
     if i % 3 == 0:
         body["layers"].pop("conferencing", None)
+    if i % 5 == 1:  # legacy spellings
+        body["persona_name"] = body.pop("pal_name")
+        body["default_replica_id"] = body.pop("default_face_id")
+    if i % 4 == 2:
+        body["x-palsync"] = {"protected": True, "ignore": ["/greeting"]}
     return body
+
+
+def schema_leaves(schema: dict[str, Any], prefix: str = "") -> set[str]:
+    out: set[str] = set()
+    for name, sub in schema.get("properties", {}).items():
+        pointer = f"{prefix}/{name}"
+        out |= schema_leaves(sub, pointer) if "properties" in sub else {pointer}
+    return out
+
+
+def test_the_kitchen_sink_covers_every_schema_field() -> None:
+    from palsync.canonical import leaves
+    from palsync.schema import load_schema
+
+    covered: set[str] = set()
+    for i in range(200):
+        covered |= {p for p, _ in leaves(kitchen_sink(i))}
+    expected = schema_leaves(load_schema()) - {"/x-palsync/pal_id"}  # pins: tested apart
+    missing = {f for f in expected if not any(c == f or c.startswith(f + "/") for c in covered)}
+    assert missing == set()
 
 
 def test_every_field_on_200_pals_apply_then_plan_is_empty(
