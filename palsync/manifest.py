@@ -29,6 +29,7 @@ from palsync.fields import (
 
 MAX_BYTES = 1024 * 1024
 MAX_NODES = 20_000
+MAX_DEPTH = 64
 YAML11_BOOL_WORDS = frozenset({"yes", "no", "on", "off", "y", "n"})
 _REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")
 
@@ -192,7 +193,8 @@ def parse_bytes(path: str, data: bytes) -> tuple[Any, list[Problem], yaml.Node |
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as err:
         line, col = _mark(err)
-        source_line = text.splitlines()[line - 1] if 0 < line <= text.count("\n") + 1 else ""
+        lines = text.splitlines()
+        source_line = lines[line - 1] if 0 < line <= len(lines) else ""
         if "\t" in source_line[: max(col, 1)] and "cannot start any token" in (err.problem or ""):
             return fail(
                 "tab character in indentation; YAML indents with spaces only",
@@ -206,6 +208,8 @@ def parse_bytes(path: str, data: bytes) -> tuple[Any, list[Problem], yaml.Node |
         loader.dispose()
     if root is None:
         return fail("empty manifest: a manifest is one YAML mapping describing one PAL")
+    if _depth(root) > MAX_DEPTH:
+        return fail(f"nested more than {MAX_DEPTH} levels deep; a PAL manifest never needs that")
     if "&" in text and _expanded_size(root, {}) > MAX_NODES:  # no anchor, no alias
         return fail(f"document expands to more than {MAX_NODES:,} nodes (YAML alias bomb?)")
     document = _construct(root, "", path, problems, loader)
@@ -225,6 +229,26 @@ def _yaml_message(err: yaml.MarkedYAMLError) -> str:
         return "several YAML documents in one file; a manifest holds exactly one PAL"
     context = f"{err.context}: " if err.context else ""
     return f"invalid YAML: {context}{problem}".rstrip(": ")
+
+
+def _depth(root: yaml.Node) -> int:
+    """Nesting depth, iteratively (a hostile file must not exhaust the interpreter's stack)."""
+    deepest = 0
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            return deepest
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((child, depth + 1) for pair in node.value for child in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((child, depth + 1) for child in node.value)
+    return deepest
 
 
 def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:

@@ -78,3 +78,84 @@ def test_kill_9_at_twenty_points_always_converges(tmp_path: Path, api_key: str) 
             assert all("pending_create" not in e for e in entries.values())
         lock.unlink()
     assert killed_mid_write >= POINTS // 2, "most kills landed while the apply was running"
+
+
+@pytest.mark.slow
+def test_faults_at_scale_1000_pals_converge_without_duplicates(
+    tmp_path: Path, api_key: str
+) -> None:
+    pals = tmp_path / "pals"
+    pals.mkdir()
+    for i in range(1000):
+        (pals / f"p{i:04d}.yaml").write_text(yaml.safe_dump(pal_body(i)), encoding="utf-8")
+    from palsync.emulator import FaultRule
+
+    with Emulator(api_key=api_key) as emu:
+        for kind, status, rate in (
+            ("status", 429, 0.05),
+            ("status", 503, 0.03),
+            ("drop_after_commit", 0, 0.02),
+        ):
+            emu.faults.add(FaultRule(kind, path="/v2/pals*", status=status or 503, rate=rate))
+        env = {
+            **os.environ,
+            "TAVUS_API_URL": emu.url,
+            "TAVUS_API_KEY": api_key,
+            "PALSYNC_BACKOFF_BASE": "0.001",
+        }
+        codes = []
+        for _ in range(5):
+            proc = subprocess.run(
+                [sys.executable, "-m", "palsync", "apply", "--auto-approve", "--parallelism", "8"],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            codes.append(proc.returncode)
+            assert "Traceback" not in proc.stderr
+            if proc.returncode == 0:
+                break
+        assert codes[-1] == 0, codes
+        names = [p["pal_name"] for p in emu.store.user_pals()]
+        assert len(names) == 1000 and len(set(names)) == 1000
+        assert sum(rule.fired for rule in emu.faults.rules) > 20, "faults were injected"
+        emu.faults.clear()
+        plan = subprocess.run(
+            [sys.executable, "-m", "palsync", "plan", "--detailed-exitcode"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert plan.returncode == 0, plan.stdout[-2000:]
+
+
+def test_two_applies_at_once_never_corrupt_the_lock(tmp_path: Path, api_key: str) -> None:
+    pals = tmp_path / "pals"
+    pals.mkdir()
+    for i in range(40):
+        (pals / f"p{i:02d}.yaml").write_text(yaml.safe_dump(pal_body(i)), encoding="utf-8")
+    with Emulator(api_key=api_key, latency=0.05) as emu:
+        first = start_apply(tmp_path, emu.url, api_key)
+        deadline = time.monotonic() + 30
+        while not emu.store.user_pals() and time.monotonic() < deadline:
+            time.sleep(0.02)  # the first apply is writing now
+        env = {**os.environ, "TAVUS_API_URL": emu.url, "TAVUS_API_KEY": api_key}
+        second = subprocess.run(
+            [sys.executable, "-m", "palsync", "apply", "--auto-approve"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert first.wait(timeout=60) == 0
+        assert second.returncode == 1
+        assert "another pal-sync apply is running" in second.stderr
+        entries = json.loads((pals / "palsync.lock").read_text())["pals"]
+        assert len(entries) == 40
+        names = [p["pal_name"] for p in emu.store.user_pals()]
+        assert len(names) == len(set(names)) == 40

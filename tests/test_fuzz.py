@@ -1,0 +1,91 @@
+"""Hostile input: generated YAML-ish bytes and mutated manifests. validate (and plan) answer with
+messages naming the file, never a traceback, never a hang."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from palsync.manifest import load_bytes
+from palsync.validation import check
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = (ROOT / "pals" / "support-agent.yaml").read_bytes()
+TOKENS = [
+    b"\n",
+    b"  ",
+    b"\t",
+    b": ",
+    b"- ",
+    b"&a ",
+    b"*a",
+    b"<<: ",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b"'",
+    b'"',
+    b"---\n",
+    b"!!python/object ",
+    b"${",
+    b"$${X}",
+    b"no",
+    b"on",
+    b"~",
+    b"\xff",
+    b"\x00",
+    b"pal_name",
+    b"layers",
+    b"llm",
+    b"api_key: sk",
+    b"?",
+    b"|",
+    b">",
+    b"%YAML 1.1",
+]
+
+
+def validate_bytes(data: bytes) -> None:
+    started = time.monotonic()
+    manifest, problems = load_bytes("pals/fuzz.yaml", "fuzz", data)
+    if manifest is not None:
+        problems += check([manifest], {})
+    assert time.monotonic() - started < 2, "bounded time per file"
+    for problem in problems:
+        assert problem.location.path == "pals/fuzz.yaml"
+        assert problem.message
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=400))
+def test_random_bytes(data: bytes) -> None:
+    validate_bytes(data)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(TOKENS), max_size=60))
+def test_yaml_shaped_noise(tokens: list[bytes]) -> None:
+    validate_bytes(b"".join(tokens))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, len(SEED)), st.integers(0, 40), st.sampled_from(TOKENS))
+def test_mutated_real_manifest(at: int, cut: int, insert: bytes) -> None:
+    validate_bytes(SEED[:at] + insert + SEED[at + cut :])
+
+
+def test_deep_nesting_is_an_error_not_a_crash() -> None:
+    validate_bytes(b"a: " + b"[" * 5000 + b"]" * 5000)
+    validate_bytes(b"layers:\n" + b"".join(b"  " * i + b"k:\n" for i in range(1, 300)))
+
+
+@pytest.mark.parametrize("size", [2 * 1024 * 1024])
+def test_huge_file_is_refused_without_parsing(size: int) -> None:
+    manifest, problems = load_bytes("pals/big.yaml", "big", b"a: " + b"x" * size)
+    assert manifest is None
+    assert "limited to" in problems[0].message
