@@ -134,9 +134,15 @@ def semantic_problems(m: Manifest, env: Mapping[str, str]) -> list[Problem]:
             )
 
     if body.get("is_template") is True:
-        problems.append(_error(m, "/is_template", "is_template: pal-sync never manages template "
-                               "PALs (a template would vanish from its own plans); remove it",
-                               "template"))
+        problems.append(
+            _error(
+                m,
+                "/is_template",
+                "is_template: pal-sync never manages template "
+                "PALs (a template would vanish from its own plans); remove it",
+                "template",
+            )
+        )
     pinned = m.settings.pal_id
     if pinned in STOCK_PAL_IDS:
         problems.append(

@@ -384,8 +384,9 @@ properties: dict[str, Any] = {
     ),
     "guardrails_id": ident("One legacy guardrail set.", "g[0-9a-f]{4,16}", "g12345"),
     "memories": {"description": "PAL memories (shape undocumented; sent as is)."},
-    "is_template": b("Marks a template PAL. pal-sync does not manage templates: only `false`.",
-                     default=False),
+    "is_template": b(
+        "Marks a template PAL. pal-sync does not manage templates: only `false`.", default=False
+    ),
     "languages": strings(
         "Languages (seen in third-party code only).",
         {"type": "string", "minLength": 2, "maxLength": 16},
