@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -304,28 +304,10 @@ class Applier:
             flat, _ = desired_form(d.body, d.ignore)
             pal = live.get(outcome.pal_id)
             if pal is None:
-                result.append(
-                    Outcome(
-                        outcome.key,
-                        outcome.action,
-                        outcome.pal_id,
-                        "failed",
-                        "not found when read back",
-                    )
-                )
+                result.append(replace(outcome, result="failed", message="not found when read back"))
                 continue
             kept = live_form(normalise_live(pal), flat, d.ignore)
             lost = sorted(p for p in flat if kept.get(p, object()) != flat[p])
-            if lost:
-                result.append(
-                    Outcome(
-                        outcome.key,
-                        outcome.action,
-                        outcome.pal_id,
-                        "failed",
-                        "the API did not keep: " + ", ".join(lost),
-                    )
-                )
-            else:
-                result.append(outcome)
+            message = "the API did not keep: " + ", ".join(lost)
+            result.append(replace(outcome, result="failed", message=message) if lost else outcome)
         return result

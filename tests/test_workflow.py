@@ -384,3 +384,21 @@ def test_fault_matrix_converges_without_duplicates(
     assert rule.fired >= 1, "the fault was injected"
     expected = [f"PAL {i:03d}" for i in range(3 if method == "DELETE" else 0, 6)]
     assert ws.names() == expected, "no duplicate and no lost PAL"
+
+
+def test_a_field_the_api_did_not_keep_is_reported(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ws.emulator.store
+    original = store.create_pal
+
+    def forgetful(body: Any, legacy: bool) -> dict[str, Any]:
+        created = original(body, legacy)
+        store.pals[created["pal_id"]]["doc"].pop("greeting", None)  # the server drops it
+        return created
+
+    monkeypatch.setattr(store, "create_pal", forgetful)
+    ws.write("a", pal_body(1, greeting="Hello!"))
+    result = ws.run("apply", "--auto-approve")
+    assert result.code == 1
+    assert "the API did not keep: /greeting" in result.out
