@@ -402,3 +402,15 @@ def test_a_field_the_api_did_not_keep_is_reported(
     result = ws.run("apply", "--auto-approve")
     assert result.code == 1
     assert "the API did not keep: /greeting" in result.out
+
+
+def test_on_error_abort_stops_scheduling_after_the_first_failure(ws: Workspace) -> None:
+    for i in range(4):
+        ws.write(f"p{i}", pal_body(i))
+    ws.emulator.faults.add(FaultRule("status", method="POST", path="/v2/pals", status=400))
+    result = ws.run("apply", "--auto-approve", "--parallelism", "1", "--on-error", "abort")
+    assert result.code == 1
+    assert result.out.count("not attempted (--on-error abort)") == 3
+    assert ws.names() == []
+    ws.emulator.faults.clear()
+    converge(ws)
