@@ -208,11 +208,12 @@ def parse_bytes(path: str, data: bytes) -> tuple[Any, list[Problem], yaml.Node |
         loader.dispose()
     if root is None:
         return fail("empty manifest: a manifest is one YAML mapping describing one PAL")
-    if _depth(root) > MAX_DEPTH:
+    try:
+        if "&" in text and _expanded_size(root, {}, 0) > MAX_NODES:  # no anchor, no alias
+            return fail(f"document expands to more than {MAX_NODES:,} nodes (YAML alias bomb?)")
+        document = _construct(root, "", path, problems, loader, 0)
+    except _TooDeep:
         return fail(f"nested more than {MAX_DEPTH} levels deep; a PAL manifest never needs that")
-    if "&" in text and _expanded_size(root, {}) > MAX_NODES:  # no anchor, no alias
-        return fail(f"document expands to more than {MAX_NODES:,} nodes (YAML alias bomb?)")
-    document = _construct(root, "", path, problems, loader)
     return document, problems, root
 
 
@@ -231,36 +232,25 @@ def _yaml_message(err: yaml.MarkedYAMLError) -> str:
     return f"invalid YAML: {context}{problem}".rstrip(": ")
 
 
-def _depth(root: yaml.Node) -> int:
-    """Nesting depth, iteratively (a hostile file must not exhaust the interpreter's stack)."""
-    deepest = 0
-    seen: set[int] = set()
-    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        deepest = max(deepest, depth)
-        if deepest > MAX_DEPTH:
-            return deepest
-        if isinstance(node, yaml.MappingNode):
-            stack.extend((child, depth + 1) for pair in node.value for child in pair)
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend((child, depth + 1) for child in node.value)
-    return deepest
+class _TooDeep(Exception):
+    """Raised from the recursive walks below before they could exhaust the stack."""
 
 
-def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+def _expanded_size(node: yaml.Node, memo: dict[int, int], depth: int) -> int:
     """Node count with aliases expanded, memoised so a bomb is measured without expanding it."""
     known = memo.get(id(node))
     if known is not None:
         return known
+    if depth > MAX_DEPTH:
+        raise _TooDeep
     memo[id(node)] = MAX_NODES + 1  # a cycle counts as too big
     if isinstance(node, yaml.MappingNode):
-        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+        size = 1 + sum(
+            _expanded_size(k, memo, depth + 1) + _expanded_size(v, memo, depth + 1)
+            for k, v in node.value
+        )
     elif isinstance(node, yaml.SequenceNode):
-        size = 1 + sum(_expanded_size(item, memo) for item in node.value)
+        size = 1 + sum(_expanded_size(item, memo, depth + 1) for item in node.value)
     else:
         size = 1
     memo[id(node)] = min(size, MAX_NODES + 1)
@@ -285,9 +275,11 @@ def _loc(path: str, node: yaml.Node) -> Location:
 
 
 def _construct(
-    node: yaml.Node, pointer: str, path: str, problems: list[Problem], loader: Any
+    node: yaml.Node, pointer: str, path: str, problems: list[Problem], loader: Any, depth: int
 ) -> Any:
     """Nodes → plain JSON values, reporting what YAML would hide (hot path: keep it lean)."""
+    if depth > MAX_DEPTH:
+        raise _TooDeep
     kind = node.__class__
     if kind is yaml.ScalarNode:
         tag = node.tag
@@ -304,7 +296,7 @@ def _construct(
         return value
     if kind is yaml.SequenceNode:
         return [
-            _construct(item, f"{pointer}/{i}", path, problems, loader)
+            _construct(item, f"{pointer}/{i}", path, problems, loader, depth + 1)
             for i, item in enumerate(node.value)
         ]
     if kind is not yaml.MappingNode:
@@ -333,7 +325,7 @@ def _construct(
             problems.append(
                 Problem(_loc(path, key_node), message, pointer=child, code="duplicate-key")
             )
-        result[key] = _construct(value_node, child, path, problems, loader)
+        result[key] = _construct(value_node, child, path, problems, loader, depth + 1)
     return result
 
 
