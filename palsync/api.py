@@ -254,34 +254,40 @@ class TavusClient:
     # ------------------------------------------------------------------ pagination
 
     def _paged(
-        self, path: str, params: dict[str, Any], *, first_page: int = 1
+        self, path: str, params: dict[str, Any], *, first_page: int = 1, expected: int = 0
     ) -> tuple[list[dict], int | None]:
         """Every item of a list endpoint: page one, then the rest concurrently.
 
-        Pages are counted by the items the server actually returned (it may cap `limit`
-        silently). If the total still falls short, the other page base is tried too.
+        With `expected` (how many items the caller believes exist, e.g. from the lock) the pages
+        that many items need are all asked for at once: one round trip instead of two when the
+        guess holds. Pages are counted by the items the server actually returned (it may cap
+        `limit` silently, but alike for every page); a wrong guess costs requests, never
+        correctness.
         """
 
-        def fetch(page: int) -> list[dict]:
+        def fetch(page: int) -> dict[str, Any]:
             body = self.request(
                 "GET", path, params={**params, "limit": PAGE_SIZE, "page": page}
             ).json()
-            data = body.get("data", []) if isinstance(body, dict) else []
-            return [d for d in data if isinstance(d, dict)]
+            return body if isinstance(body, dict) else {}
 
-        body = self.request(
-            "GET", path, params={**params, "limit": PAGE_SIZE, "page": first_page}
-        ).json()
-        items = [d for d in body.get("data", []) if isinstance(d, dict)]
-        total = body.get("total_count")
+        def data(body: dict[str, Any]) -> list[dict]:
+            return [d for d in body.get("data", []) if isinstance(d, dict)]
+
+        guessed = max(1, -(-expected // PAGE_SIZE))
+        bodies = self.map_concurrent(fetch, list(range(first_page, first_page + guessed)))
+        items = data(bodies[0])
+        total = bodies[0].get("total_count")
         if not isinstance(total, int):
-            return items, None
-        if not items or len(items) >= total:
-            return items, total
+            return [i for b in bodies for i in data(b)], None
         size = len(items)
-        pages = list(range(first_page + 1, first_page + (total + size - 1) // size))
-        for chunk in self.map_concurrent(fetch, pages):
-            items.extend(chunk)
+        if not items or size >= total:
+            return items, total
+        for body in bodies[1:]:  # the server caps every page alike, so these are good pages
+            items.extend(data(body))
+        pages = list(range(first_page + guessed, first_page + -(-total // size)))
+        for body in self.map_concurrent(fetch, pages):
+            items.extend(data(body))
         return items, total
 
     @staticmethod
@@ -293,9 +299,11 @@ class TavusClient:
 
     # ------------------------------------------------------------------ PALs
 
-    def list_pals(self) -> list[dict[str, Any]]:
-        """Every live user PAL, full objects (stock and template PALs filtered out)."""
-        raw, total = self._paged("/v2/pals", {"pal_type": "user"})
+    def list_pals(self, expected: int = 0) -> list[dict[str, Any]]:
+        """Every live user PAL, full objects (stock and template PALs filtered out).
+
+        `expected`: how many the caller believes exist (one round trip when right)."""
+        raw, total = self._paged("/v2/pals", {"pal_type": "user"}, expected=expected)
         pals = self._dedupe(raw, "pal_id")
         if total is not None and len(pals) < total:
             # pages overlapped or fell short: the page base may be 0 on this server

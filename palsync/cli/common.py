@@ -119,10 +119,14 @@ def load_desired(
     return manifests, desired
 
 
-def fetch(client: Any, desired: list[Desired]) -> tuple[list[dict[str, Any]], Refs]:
-    """Live PALs and the account references the manifests mention, all concurrently."""
+def fetch(
+    client: Any, desired: list[Desired], expected: int = 0
+) -> tuple[list[dict[str, Any]], Refs]:
+    """Live PALs and the account references the manifests mention, all concurrently.
+
+    `expected` (PALs in the lock) lets every page of the PAL list go out at once."""
     bodies = [d.body for d in desired]
-    calls: dict[str, Callable[[], Any]] = {"pals": client.list_pals}
+    calls: dict[str, Callable[[], Any]] = {"pals": lambda: client.list_pals(expected)}
     if any(b.get("default_face_id") for b in bodies):
         calls["faces"] = client.list_faces
     if any(b.get("objectives_id") for b in bodies):
@@ -183,7 +187,8 @@ def make_plan(
             "refusing to prune: no manifests were found, which would delete every PAL in the lock",
             hint="check --dir; delete PALs one by one otherwise",
         )
-    live, refs = fetch(client, desired)
+    owned = sum(1 for e in lock.entries.values() if e.pal_id)
+    live, refs = fetch(client, desired, expected=owned)
     digests = [(m.key, m.digest) for m in manifests if matches(m.key, targets)]
     plan = build(desired, live, lock, refs, targets=targets, prune=prune, manifest_digests=digests)
     return plan, live
