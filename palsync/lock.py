@@ -14,6 +14,7 @@ import os
 import secrets
 import tempfile
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,12 @@ class LockEntry:
             out["pending_create"] = self.pending_create
         return out
 
+    @cached_property
+    def line(self) -> str:
+        """This entry as one line of JSON: a changed PAL is a one-line diff, and an apply that
+        rewrites the lock after every operation re-encodes only the entries that changed."""
+        return json.dumps(self.to_json(), ensure_ascii=False, separators=(", ", ": "))
+
 
 @dataclass(frozen=True)
 class Lock:
@@ -73,7 +80,15 @@ class Lock:
         }
 
     def text(self) -> str:
-        return json.dumps(self.to_json(), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+        entries = ",\n".join(
+            f"    {json.dumps(key, ensure_ascii=False)}: {self.entries[key].line}"
+            for key in sorted(self.entries)
+        )
+        body = f"{{\n{entries}\n  }}" if entries else "{}"
+        return (
+            f'{{\n  "format": "{FORMAT}",\n  "salt": {json.dumps(self.salt)},\n'
+            f'  "pals": {body}\n}}\n'
+        )
 
     def digest(self) -> str:
         return hashlib.sha256(self.text().encode()).hexdigest()
