@@ -159,21 +159,53 @@ def live_leaves(live: Mapping[str, Any]) -> Flat:
     return flat
 
 
-def project(live_all: Flat, pointers: Iterable[str], ignore: Iterable[str] = ()) -> Flat:
-    """`live_leaves` restricted to `pointers`, minus ignored ones."""
+#: pointer → its tokens, or None for a pointer never compared (secret, server-managed); the
+#: same few dozen pointers come back for every PAL of a plan
+_TOKENS: dict[str, tuple[str, ...] | None] = {}
+
+
+def _tokens(pointer: str) -> tuple[str, ...] | None:
+    try:
+        return _TOKENS[pointer]
+    except KeyError:
+        compared = pointer not in SERVER_MANAGED_POINTERS and not is_secret_pointer(pointer)
+        tokens = _TOKENS[pointer] = tuple(split_pointer(pointer)) if compared else None
+        return tokens
+
+
+def project_live(
+    live: Mapping[str, Any], pointers: Iterable[str], ignore: Iterable[str] = ()
+) -> Flat:
+    """`live_leaves(live)` restricted to `pointers`, minus ignored ones, without flattening the
+    whole document: only the asked pointers are walked (the plan's per-PAL hot path)."""
     ignore = tuple(ignore)
-    if ignore:
-        return {p: live_all[p] for p in pointers if p in live_all and not _skip(p, ignore)}
-    return {p: live_all[p] for p in pointers if p in live_all}
+    flat: Flat = {}
+    for pointer in pointers:
+        tokens = _tokens(pointer)
+        if tokens is None or (ignore and _skip(pointer, ignore)):
+            continue
+        node: Any = live
+        for token in tokens:
+            if type(node) is not dict or token not in node:
+                break
+            node = node[token]
+        else:
+            if type(node) is dict and pointer not in WHOLE_VALUES:
+                continue  # an object where a leaf was declared: `live_leaves` has no such leaf
+            if pointer == USERNAME and isinstance(node, str):
+                node = node.lower()
+            flat[pointer] = node if type(node) is str else _norm(node)
+    return flat
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True, default=str)
 
 
 def fingerprint(flat: Mapping[str, Any]) -> str:
-    text = json.dumps(
-        sorted(flat.items()), separators=(",", ":"), ensure_ascii=False, sort_keys=True, default=str
-    )
+    text = _ENCODER.encode(sorted(flat.items()))
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 def document_hash(doc: Any) -> str:
-    text = json.dumps(doc, separators=(",", ":"), sort_keys=True, ensure_ascii=False, default=str)
+    text = _ENCODER.encode(doc)
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()

@@ -58,15 +58,19 @@ class LockEntry:
 class Lock:
     entries: dict[str, LockEntry] = field(default_factory=dict)
     salt: str = ""
+    #: the file's text when this lock was read and not changed since (its digest is then the
+    #: file's, with no need to encode every entry again)
+    source_text: str | None = field(default=None, compare=False, repr=False)
 
     def get(self, key: str) -> LockEntry | None:
         return self.entries.get(key)
 
     def with_entry(self, key: str, entry: LockEntry) -> Lock:
-        return replace(self, entries={**self.entries, key: entry})
+        return replace(self, entries={**self.entries, key: entry}, source_text=None)
 
     def without(self, key: str) -> Lock:
-        return replace(self, entries={k: v for k, v in self.entries.items() if k != key})
+        entries = {k: v for k, v in self.entries.items() if k != key}
+        return replace(self, entries=entries, source_text=None)
 
     def claimed_ids(self) -> dict[str, str]:
         """pal_id → key, for every entry that owns a PAL."""
@@ -91,7 +95,8 @@ class Lock:
         )
 
     def digest(self) -> str:
-        return hashlib.sha256(self.text().encode()).hexdigest()
+        text = self.source_text if self.source_text is not None else self.text()
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 def new_lock() -> Lock:
@@ -142,7 +147,7 @@ def load(path: str | Path) -> Lock:
             )
         except (AttributeError, TypeError):
             raise LockError(f"lock file {file} is corrupt (entry {key!r})", hint=fix) from None
-    return Lock(entries, salt)
+    return Lock(entries, salt, source_text=text)
 
 
 def save(lock: Lock, path: str | Path) -> None:

@@ -11,19 +11,19 @@ import fnmatch
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from palsync import __version__
 from palsync.canonical import (
     MISSING,
+    Flat,
     desired_form,
     document_hash,
     fingerprint,
     live_form,
-    live_leaves,
     lookup,
     normalise_live,
-    project,
+    project_live,
 )
 from palsync.diff import FieldChange, field_changes, patch_ops
 from palsync.fields import is_secret_pointer
@@ -43,6 +43,23 @@ class Desired:
     pal_id: str | None = None
     protected: bool = False
     ignore: tuple[str, ...] = ()
+
+
+class Prepared(NamedTuple):
+    """The desired side of one PAL's comparison. It needs no live data, so a plan computes it
+    while the live PALs are still being fetched."""
+
+    flat: Flat
+    secrets: Flat
+    fingerprint: str
+    secret_fingerprints: dict[str, str]
+    managed: tuple[str, ...]
+
+
+def prepare(d: Desired, salt: str) -> Prepared:
+    flat, secrets = desired_form(d.body, d.ignore)
+    secret_fps = {p: secret_fingerprint(salt, p, str(v)) for p, v in secrets.items()}
+    return Prepared(flat, secrets, fingerprint(flat), secret_fps, tuple(sorted(flat)))
 
 
 @dataclass(frozen=True)
@@ -186,7 +203,9 @@ def build(
     targets: Sequence[str] = (),
     prune: bool = False,
     manifest_digests: Sequence[tuple[str, str]] = (),
+    prepared: Mapping[str, Prepared] | None = None,
 ) -> Plan:
+    """The plan; `prepared` (by key) is the desired side computed ahead, else computed here."""
     live_by_id = {p["pal_id"]: p for p in live if p.get("pal_id")}
     claimed: dict[str, str] = lock.claimed_ids()
     for d in desired:
@@ -197,7 +216,8 @@ def build(
     warnings: list[str] = []
     for d in desired:
         if matches(d.key, targets):
-            changes.append(_plan_one(d, live_by_id, lock, refs, claimed))
+            prep = prepared[d.key] if prepared is not None else prepare(d, lock.salt)
+            changes.append(_plan_one(d, prep, live_by_id, lock, refs, claimed))
     for key, entry in sorted(lock.entries.items()):
         if key in keys or not matches(key, targets) or entry.pal_id is None:
             continue
@@ -240,7 +260,11 @@ def _plan_delete(key: str, entry: LockEntry, pal: Mapping[str, Any] | None) -> C
 
 
 def _identify(
-    d: Desired, live_by_id: Mapping[str, Mapping[str, Any]], lock: Lock, claimed: Mapping[str, str]
+    d: Desired,
+    flat: Flat,
+    live_by_id: Mapping[str, Mapping[str, Any]],
+    lock: Lock,
+    claimed: Mapping[str, str],
 ) -> tuple[str, Mapping[str, Any] | None, list[str]]:
     """(how, live PAL or None, warnings); how ∈ pin, lock, pending, name, create, ambiguous."""
     entry = lock.get(d.key)
@@ -264,7 +288,7 @@ def _identify(
             p
             for p in unclaimed
             if (name and p.get("pal_name") == name)
-            or (fp and fingerprint(live_form(normalise_live(p), _pointers(d))) == fp)
+            or (fp and fingerprint(live_form(normalise_live(p), flat)) == fp)
         ]
         if len(found) == 1:
             notes.append("found the PAL an interrupted apply created; adopting it")
@@ -280,11 +304,6 @@ def _identify(
             )
             return "ambiguous", None, notes
     return "create", None, notes
-
-
-def _pointers(d: Desired) -> list[str]:
-    flat, _ = desired_form(d.body, d.ignore)
-    return list(flat)
 
 
 def _missing_refs(body: Mapping[str, Any], refs: Refs) -> list[str]:
@@ -315,17 +334,15 @@ def _missing_refs(body: Mapping[str, Any], refs: Refs) -> list[str]:
 
 def _plan_one(
     d: Desired,
+    prep: Prepared,
     live_by_id: Mapping[str, Mapping[str, Any]],
     lock: Lock,
     refs: Refs,
     claimed: Mapping[str, str],
 ) -> Change:
-    how, pal, notes = _identify(d, live_by_id, lock, claimed)
+    flat, secrets, fp, secret_fps, managed = prep
+    how, pal, notes = _identify(d, flat, live_by_id, lock, claimed)
     name = d.body.get("pal_name")
-    flat, secrets = desired_form(d.body, d.ignore)
-    fp = fingerprint(flat)
-    secret_fps = {p: secret_fingerprint(lock.salt, p, str(v)) for p, v in secrets.items()}
-    managed = tuple(sorted(flat))
     base: dict[str, Any] = {
         "pal_name": name if isinstance(name, str) else None,
         "managed": managed,
@@ -353,14 +370,13 @@ def _plan_one(
     pal_id = str(pal["pal_id"])
     owned = entry is not None and entry.pal_id == pal_id and entry.pending_create is None
     live = normalise_live(pal)
-    live_all = live_leaves(live)
     previous = set(entry.managed) if owned and entry else set()
     removed = sorted(
         p
         for p in previous - set(flat)
         if not any(p == i or p.startswith(i + "/") for i in d.ignore)
     )
-    live_flat = project(live_all, list(flat) + removed, d.ignore)
+    live_flat = project_live(live, [*flat, *removed], d.ignore)
     current = {p: v for p, v in live_flat.items() if p in flat}
     current_fp = fingerprint(current)
     old_secrets = entry.secrets if owned and entry else {}
@@ -389,7 +405,7 @@ def _plan_one(
     direction: str | None = "local"
     if owned and entry:
         local = fp != entry.fingerprint or any(old_secrets.get(p) != secret_fps[p] for p in secrets)
-        drift = fingerprint(project(live_all, entry.managed, d.ignore)) != entry.fingerprint
+        drift = fingerprint(project_live(live, entry.managed, d.ignore)) != entry.fingerprint
         direction = "conflict" if local and drift else "drift" if drift else "local"
     action = "adopt" if not owned else ("update" if ops or conf_ops else "noop")
     if action == "noop":

@@ -14,7 +14,8 @@ from typing import Any
 from palsync import _schema_fast
 from palsync.errors import Problem
 from palsync.fields import READ_ONLY_TOP_LEVEL
-from palsync.manifest import Manifest, Positions, dotted, is_yaml11_bool, positions_for
+from palsync.manifest import Manifest, dotted, is_yaml11_bool
+from palsync.yamldoc import Positions, positions_for
 
 SCHEMA_NAME = "pal.schema.json"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from palsync.errors import Problem
 from palsync.fields import (
@@ -19,23 +19,37 @@ from palsync.fields import (
     is_secret_pointer,
 )
 from palsync.manifest import Manifest, dotted, iter_strings, load_paths, references
-from palsync.schema import schema_problems
+
+if TYPE_CHECKING:
+    from palsync.cache import ManifestCache
 
 
 def validate_paths(
-    paths: Sequence[str], env: Mapping[str, str] | None = None
+    paths: Sequence[str], env: Mapping[str, str] | None = None, cache: ManifestCache | None = None
 ) -> tuple[list[Manifest], list[Problem]]:
-    """Load and check every manifest under `paths`; problems sorted by file, line, column."""
-    manifests, problems = load_paths(paths)
+    """Load and check every manifest under `paths`; problems sorted by file, line, column.
+
+    With a `cache` (plan, apply, import), files that validated before are not checked again
+    (their warnings are not repeated either) and newly valid ones are recorded."""
+    manifests, problems = load_paths(paths, cache)
     problems = problems + check(manifests, env)
     problems.sort(key=Problem.sort_key)
+    if cache is not None:
+        failed = {p.location.path for p in problems if p.is_error}
+        for m in manifests:
+            if not m.validated and m.path not in failed:
+                cache.put(m.digest, m.raw)
+        cache.save()
     return manifests, problems
 
 
 def check(manifests: Sequence[Manifest], env: Mapping[str, str] | None = None) -> list[Problem]:
     environ = os.environ if env is None else env
     problems: list[Problem] = []
-    for m in manifests:
+    fresh = [m for m in manifests if not m.validated]
+    if fresh:
+        from palsync.schema import schema_problems  # not needed when all came from the cache
+    for m in fresh:
         problems.extend(schema_problems(m))
         problems.extend(semantic_problems(m, environ))
     problems.extend(_duplicate_names(manifests))

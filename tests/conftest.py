@@ -11,6 +11,14 @@ from palsync.emulator import Emulator
 API_KEY = "test-key-0123456789abcdef"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_manifest_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Never touch the user's ~/.cache; child processes inherit the variable."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PALSYNC_CACHE_DIR", str(tmp_path_factory.mktemp("manifest-cache")))
+        yield
+
+
 @pytest.fixture
 def api_key() -> str:
     return API_KEY

@@ -30,6 +30,10 @@ def test_round_trip_and_stable_text(tmp_path: Path) -> None:
     assert json.loads(path.read_text())["pals"]["b"]["managed"] == ["/a", "/z"]
     assert [line.strip()[:4] for line in path.read_text().splitlines()[4:6]] == ['"a":', '"b":']
     assert list(tmp_path.iterdir()) == [path], "no temporary file left behind"
+    assert loaded.digest() == original.digest(), "a loaded lock hashes as the one written"
+    changed = loaded.with_entry("c", LockEntry("p0000000000c"))
+    assert changed.digest() != loaded.digest()
+    assert changed.without("c").digest() == original.digest()
 
 
 def test_secret_values_never_stored(tmp_path: Path) -> None:

@@ -14,7 +14,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from palsync import render
-from palsync.canonical import MISSING, desired_form, fingerprint, live_form, lookup
+from palsync.canonical import (
+    MISSING,
+    desired_form,
+    fingerprint,
+    live_form,
+    live_leaves,
+    lookup,
+    project_live,
+)
 from palsync.diff import patch_ops
 from palsync.lock import Lock, LockEntry, secret_fingerprint
 from palsync.plan import Desired, Plan, Refs, build
@@ -25,7 +33,9 @@ UPDATE = os.environ.get("PALSYNC_UPDATE_GOLDEN") == "1"
 
 # ----------------------------------------------------------------------------- property test
 
-keys = st.sampled_from(["a", "b", "c~x", "d/y", "layers", "conferencing", "llm"])
+keys = st.sampled_from(
+    ["a", "b", "c~x", "d/y", "layers", "conferencing", "llm", "username", "api_key", "memories"]
+)
 leaf = st.one_of(
     st.integers(-3, 3),
     st.text("xyz", max_size=3),
@@ -69,6 +79,41 @@ def test_generated_ops_turn_live_into_desired(
         assert lookup(result, pointer) is MISSING
     assert all(op["path"].startswith("/layers/conferencing") for op in conferencing)
     assert not any(op["path"].startswith("/layers/conferencing") for op in main)
+
+
+pointers = st.lists(
+    st.sampled_from(
+        [
+            "/a",
+            "/a/b",
+            "/b/c~0x",
+            "/d~1y",
+            "/layers",
+            "/layers/llm",
+            "/layers/llm/api_key",
+            "/layers/conferencing/username",
+            "/memories",
+            "/llm/a/b",
+            "/c~0x/a",
+            "/b/0",
+        ]
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(live=objects, wanted=pointers, ignore=st.lists(st.sampled_from(["/a", "/layers"])))
+def test_projection_walks_only_the_asked_pointers_but_equals_the_full_flattening(
+    live: dict[str, Any], wanted: list[str], ignore: list[str]
+) -> None:
+    everything = live_leaves(live)
+    expected = {
+        p: everything[p]
+        for p in wanted
+        if p in everything and not any(p == i or p.startswith(i + "/") for i in ignore)
+    }
+    assert project_live(live, wanted, ignore) == expected
 
 
 def test_missing_parent_is_added_whole() -> None:

@@ -59,7 +59,13 @@ def test_every_command_and_format_keeps_secrets(
     ):
         result = ws.run(*args)
         outputs += [result.out, result.err]
-    files = [tmp_path / "plan.json", ws.pals / "palsync.lock", *tmp_path.glob("imported/*")]
+    files = [
+        tmp_path / "plan.json",
+        ws.pals / "palsync.lock",
+        *tmp_path.glob("imported/*"),
+        *tmp_path.glob("cache/*"),  # the cache of validated manifests
+    ]
+    assert list(tmp_path.glob("cache/*")), "the cache was written and scanned"
     outputs += [f.read_text() for f in files if f.is_file()]
     everything = "\n".join(outputs)
     assert "layers.llm.api_key: (sensitive)" in everything, "the scan saw real output"

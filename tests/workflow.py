@@ -51,6 +51,7 @@ class Workspace:
             "PALSYNC_BACKOFF_BASE": "0.001",
             "PALSYNC_TIMEOUT": "2",
             "ACME_LLM_API_KEY": "sk-acme-demo-secret",
+            "PALSYNC_CACHE_DIR": str(root / "cache"),
         }
         for name, value in self.env.items():
             monkeypatch.setenv(name, value)

@@ -18,7 +18,7 @@ from palsync import __version__
 from palsync.errors import ManifestError, StalePlanError, UsageError
 from palsync.lock import Lock
 from palsync.manifest import Manifest, interpolate
-from palsync.plan import Desired, Plan, Refs, build, matches
+from palsync.plan import Desired, Plan, Refs, build, matches, prepare
 
 EMULATOR_STATE = Path(".palsync") / "emulator.json"
 PLAN_FORMAT = "palsync.plan/v1"
@@ -94,13 +94,14 @@ def load_desired(
     directory: str, targets: tuple[str, ...] = ()
 ) -> tuple[list[Manifest], list[Desired]]:
     """Validated, resolved manifests; any error (or an unset variable) stops before the API."""
+    from palsync.cache import ManifestCache
     from palsync.validation import validate_paths
 
     if not Path(directory).is_dir():
         raise UsageError(
             f"manifest directory {directory}/ does not exist", hint="create it, or pass --dir"
         )
-    manifests, problems = validate_paths([directory])
+    manifests, problems = validate_paths([directory], cache=ManifestCache.default())
     errors = [p for p in problems if p.is_error]
     desired: list[Desired] = []
     for m in manifests:
@@ -119,10 +120,11 @@ def load_desired(
     return manifests, desired
 
 
-def fetch(
+def start_fetch(
     client: Any, desired: list[Desired], expected: int = 0
-) -> tuple[list[dict[str, Any]], Refs]:
-    """Live PALs and the account references the manifests mention, all concurrently.
+) -> Callable[[], tuple[list[dict[str, Any]], Refs]]:
+    """Start reading the live PALs and the account references the manifests mention, all
+    concurrently; returns the function that waits for them.
 
     `expected` (PALs in the lock) lets every page of the PAL list go out at once."""
     bodies = [d.body for d in desired]
@@ -135,14 +137,19 @@ def fetch(
         calls["guardrails"] = client.list_guardrails
     if any(b.get("document_ids") for b in bodies):
         calls["documents"] = client.list_documents
-    results = gather(calls)
-    refs = Refs(
-        faces=_ids(results.get("faces"), "face_id", "replica_id"),
-        objectives=_ids(results.get("objectives"), "objectives_id"),
-        guardrails=_ids(results.get("guardrails"), "uuid", "guardrails_id", "guardrail_id"),
-        documents=_ids(results.get("documents"), "document_id", "uuid"),
-    )
-    return results["pals"], refs
+    waiting = start_all(calls)
+
+    def wait() -> tuple[list[dict[str, Any]], Refs]:
+        results = waiting()
+        refs = Refs(
+            faces=_ids(results.get("faces"), "face_id", "replica_id"),
+            objectives=_ids(results.get("objectives"), "objectives_id"),
+            guardrails=_ids(results.get("guardrails"), "uuid", "guardrails_id", "guardrail_id"),
+            documents=_ids(results.get("documents"), "document_id", "uuid"),
+        )
+        return results["pals"], refs
+
+    return wait
 
 
 def _ids(items: list[dict[str, Any]] | None, *names: str) -> frozenset[str] | None:
@@ -151,8 +158,9 @@ def _ids(items: list[dict[str, Any]] | None, *names: str) -> frozenset[str] | No
     return frozenset(str(item[n]) for item in items for n in names if item.get(n))
 
 
-def gather(calls: dict[str, Callable[[], Any]]) -> dict[str, Any]:
-    """Run independent calls at once, each in its own thread (the client bounds the HTTP)."""
+def start_all(calls: dict[str, Callable[[], Any]]) -> Callable[[], dict[str, Any]]:
+    """Start independent calls at once, each in its own thread (the client bounds the HTTP);
+    returns the function that waits for all of them and re-raises the first error."""
     results: dict[str, Any] = {}
     errors: list[BaseException] = []
 
@@ -165,11 +173,15 @@ def gather(calls: dict[str, Callable[[], Any]]) -> dict[str, Any]:
     threads = [threading.Thread(target=run, args=item, daemon=True) for item in calls.items()]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return results
+
+    def wait() -> dict[str, Any]:
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        return results
+
+    return wait
 
 
 def make_plan(
@@ -188,9 +200,21 @@ def make_plan(
             hint="check --dir; delete PALs one by one otherwise",
         )
     owned = sum(1 for e in lock.entries.values() if e.pal_id)
-    live, refs = fetch(client, desired, expected=owned)
+    wait = start_fetch(client, desired, expected=owned)
+    # the desired side of every comparison, computed while the requests are in flight
+    prepared = {d.key: prepare(d, lock.salt) for d in desired if matches(d.key, targets)}
+    live, refs = wait()
     digests = [(m.key, m.digest) for m in manifests if matches(m.key, targets)]
-    plan = build(desired, live, lock, refs, targets=targets, prune=prune, manifest_digests=digests)
+    plan = build(
+        desired,
+        live,
+        lock,
+        refs,
+        targets=targets,
+        prune=prune,
+        manifest_digests=digests,
+        prepared=prepared,
+    )
     return plan, live
 
 

@@ -1,0 +1,136 @@
+"""A content-addressed cache of manifests that passed validation (plan, apply and import only).
+
+Parsing and validating a manifest is most of the CPU a plan of unchanged PALs spends, and almost
+every run sees the same files as the last one. An entry maps the SHA-256 of a file's bytes to the
+document it parsed to, recorded only when the file had no error at all; a hit skips YAML and
+validation for that file. Entries are only valid for the validator that checked them: the cache
+carries a digest of pal-sync's version, the schema and the validating modules' sources, and any
+difference empties it.
+
+The cache lives in the user's cache directory (`$PALSYNC_CACHE_DIR`, else
+`$XDG_CACHE_HOME/pal-sync`, else `~/.cache/pal-sync`), never in the repository: a cache checked
+in by someone else must not be able to stand in for the manifests. It holds the documents as
+written (`${VAR}` references unresolved), so never a resolved secret. `PALSYNC_NO_CACHE=1`
+disables it; any unreadable or foreign cache file is ignored and replaced. Best effort: failing to
+write it never fails a run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from palsync import __version__
+
+FORMAT = "palsync.manifest-cache/v1"
+FILE_NAME = "manifests.json"
+#: entries kept (most recently used last); about 0.4 KiB each for typical manifests
+MAX_ENTRIES = 20_000
+#: the modules whose code decides whether a manifest is valid (`_schema_fast` is generated from
+#: the schema, so it stands for the schema too)
+_VALIDATING_MODULES = (
+    "manifest",
+    "yamldoc",
+    "validation",
+    "schema",
+    "_schema_fast",
+    "fields",
+    "errors",
+)
+
+
+def cache_dir() -> Path | None:
+    if os.environ.get("PALSYNC_NO_CACHE", "") not in ("", "0"):
+        return None
+    explicit = os.environ.get("PALSYNC_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "pal-sync"
+
+
+def validator_id() -> str:
+    """Digest of everything that decides validity: version, schema, validating sources."""
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha256(__version__.encode())
+    for path in (here / f"{m}.py" for m in _VALIDATING_MODULES):
+        try:
+            h.update(path.read_bytes())
+        except OSError:
+            h.update(b"\0missing")
+    return h.hexdigest()
+
+
+class ManifestCache:
+    """digest of a file's bytes → its validated document."""
+
+    def __init__(self, directory: Path | None):
+        self.path = directory / FILE_NAME if directory else None
+        self.validator = validator_id() if self.path else ""
+        self._entries: dict[str, Any] = {}
+        self._used: set[str] = set()
+        self._added = False
+        if self.path is not None:
+            self._entries = self._read(self.path)
+
+    @classmethod
+    def default(cls) -> ManifestCache:
+        return cls(cache_dir())
+
+    def _read(self, path: Path) -> dict[str, Any]:
+        try:
+            doc = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            return {}
+        if (
+            not isinstance(doc, dict)
+            or doc.get("format") != FORMAT
+            or doc.get("validator") != self.validator
+            or not isinstance(doc.get("entries"), dict)
+        ):
+            return {}
+        return doc["entries"]
+
+    def get(self, digest: str) -> dict[str, Any] | None:
+        document = self._entries.get(digest)
+        if not isinstance(document, dict):
+            return None
+        self._used.add(digest)
+        return document
+
+    def put(self, digest: str, document: dict[str, Any]) -> None:
+        if self.path is None or digest in self._entries:
+            return
+        self._entries[digest] = document
+        self._used.add(digest)
+        self._added = True
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def save(self) -> None:
+        """Write the cache when this run added entries (atomically; errors ignored)."""
+        if self.path is None or not self._added:
+            return
+        # most recently used last; the oldest go first when the cache is full
+        kept = {d: v for d, v in self._entries.items() if d not in self._used}
+        kept.update((d, self._entries[d]) for d in self._entries if d in self._used)
+        entries = dict(list(kept.items())[-MAX_ENTRIES:])
+        doc = {"format": FORMAT, "validator": self.validator, "entries": entries}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".manifests-", dir=self.path.parent)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as out:
+                    json.dump(doc, out, ensure_ascii=False, separators=(",", ":"))
+                os.replace(tmp, self.path)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except OSError:
+            pass  # a cache that cannot be written only costs time next run
+        self._added = False

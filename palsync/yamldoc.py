@@ -1,0 +1,280 @@
+"""YAML text → plain documents, with the problems YAML would hide, and node positions.
+
+The only module that imports PyYAML for reading (libyaml's C parser when available). `manifest`
+loads it only when a file must be parsed: a plan whose manifests all come from the validation
+cache never pays for the import.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from palsync.errors import Location, Problem
+from palsync.fields import escape_pointer_token, join_pointer, split_pointer
+from palsync.manifest import MAX_BYTES, MAX_DEPTH, MAX_NODES, dotted
+
+_dotted = dotted
+
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """Safe loader without YAML 1.1 timestamps: `2026-01-01` stays the string it looks like."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+}
+
+
+class Positions:
+    """Pointer → (line, col) of a file's nodes, built from its YAML node tree when first asked."""
+
+    def __init__(self, path: str, root: yaml.Node | None):
+        self.path = path
+        self._root = root
+
+    @cached_property
+    def _index(self) -> dict[str, tuple[int, int, int, int, str | None]]:
+        index: dict[str, tuple[int, int, int, int, str | None]] = {}
+        if self._root is None:
+            return index
+
+        def visit(node: yaml.Node, pointer: str, key_mark: Any, depth: int) -> None:
+            if depth > 64 or pointer in index:
+                return
+            text = node.value if isinstance(node, yaml.ScalarNode) and not node.style else None
+            km = key_mark or node.start_mark
+            index[pointer] = (
+                node.start_mark.line + 1,
+                node.start_mark.column + 1,
+                km.line + 1,
+                km.column + 1,
+                text,
+            )
+            if isinstance(node, yaml.MappingNode):
+                for k, v in node.value:
+                    if isinstance(k, yaml.ScalarNode):
+                        visit(
+                            v,
+                            pointer + "/" + escape_pointer_token(str(k.value)),
+                            k.start_mark,
+                            depth + 1,
+                        )
+            elif isinstance(node, yaml.SequenceNode):
+                for i, item in enumerate(node.value):
+                    visit(item, f"{pointer}/{i}", None, depth + 1)
+
+        visit(self._root, "", None, 0)
+        return index
+
+    def locate(self, pointer: str, *, at_key: bool = False) -> Location:
+        tokens = split_pointer(pointer) if pointer else []
+        while True:
+            candidate = join_pointer(tokens)
+            entry = self._index.get(candidate)
+            if entry is not None:
+                line, col = (entry[2], entry[3]) if at_key else (entry[0], entry[1])
+                return Location(self.path, line, col)
+            if not tokens:
+                return Location(self.path, 1, 1)
+            tokens.pop()
+
+    def plain_text(self, pointer: str) -> str | None:
+        """The unquoted source text of a plain scalar (to explain YAML 1.1 booleans)."""
+        entry = self._index.get(pointer)
+        return entry[4] if entry else None
+
+
+_positions_cache: dict[str, Positions] = {}
+
+
+def remember_positions(path: str, root: yaml.Node) -> None:
+    _positions_cache[path] = Positions(path, root)
+
+
+def positions_for(path: str) -> Positions:
+    """Positions of a manifest file, parsed again on demand (only error paths need them)."""
+    cached = _positions_cache.get(path)
+    if cached is None:
+        root: yaml.Node | None = None
+        try:
+            loader = _Loader(Path(path).read_bytes().decode("utf-8"))
+            try:
+                root = loader.get_single_node()
+            finally:
+                loader.dispose()
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            root = None
+        cached = _positions_cache[path] = Positions(path, root)
+    return cached
+
+
+# --------------------------------------------------------------------------------------------
+# Parsing
+
+
+def parse_bytes(path: str, data: bytes) -> tuple[Any, list[Problem], yaml.Node | None]:
+    """Bytes → (document, problems, root node). The document is None when unusable."""
+    problems: list[Problem] = []
+
+    def fail(message: str, line: int = 1, col: int = 1) -> tuple[Any, list[Problem], None]:
+        problems.append(Problem(Location(path, line, col), message, code="yaml"))
+        return None, problems, None
+
+    if len(data) > MAX_BYTES:
+        return fail(f"file is {len(data):,} bytes; manifests are limited to {MAX_BYTES:,} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        before = data[: err.start]
+        line = before.count(b"\n") + 1
+        col = err.start - (before.rfind(b"\n") + 1) + 1
+        return fail(
+            f"not valid UTF-8 (byte 0x{data[err.start]:02x}); save the file as UTF-8", line, col
+        )
+    text = text.removeprefix("\ufeff")
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as err:
+        line, col = _mark(err)
+        lines = text.splitlines()
+        source_line = lines[line - 1] if 0 < line <= len(lines) else ""
+        if "\t" in source_line[: max(col, 1)] and "cannot start any token" in (err.problem or ""):
+            return fail(
+                "tab character in indentation; YAML indents with spaces only",
+                line,
+                source_line.index("\t") + 1,
+            )
+        return fail(_yaml_message(err), line, col)
+    except yaml.YAMLError as err:
+        return fail(f"invalid YAML: {err}")
+    finally:
+        loader.dispose()
+    if root is None:
+        return fail("empty manifest: a manifest is one YAML mapping describing one PAL")
+    try:
+        if "&" in text and _expanded_size(root, {}, 0) > MAX_NODES:  # no anchor, no alias
+            return fail(f"document expands to more than {MAX_NODES:,} nodes (YAML alias bomb?)")
+        document = _construct(root, "", path, problems, loader, 0)
+    except _TooDeep:
+        return fail(f"nested more than {MAX_DEPTH} levels deep; a PAL manifest never needs that")
+    return document, problems, root
+
+
+def _mark(err: yaml.MarkedYAMLError) -> tuple[int, int]:
+    mark = err.problem_mark or err.context_mark
+    if mark is None:
+        return 1, 1
+    return mark.line + 1, mark.column + 1
+
+
+def _yaml_message(err: yaml.MarkedYAMLError) -> str:
+    problem = err.problem or ""
+    if "expected a single document" in problem or "but found another document" in problem:
+        return "several YAML documents in one file; a manifest holds exactly one PAL"
+    context = f"{err.context}: " if err.context else ""
+    return f"invalid YAML: {context}{problem}".rstrip(": ")
+
+
+class _TooDeep(Exception):
+    """Raised from the recursive walks below before they could exhaust the stack."""
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int], depth: int) -> int:
+    """Node count with aliases expanded, memoised so a bomb is measured without expanding it."""
+    known = memo.get(id(node))
+    if known is not None:
+        return known
+    if depth > MAX_DEPTH:
+        raise _TooDeep
+    memo[id(node)] = MAX_NODES + 1  # a cycle counts as too big
+    if isinstance(node, yaml.MappingNode):
+        size = 1 + sum(
+            _expanded_size(k, memo, depth + 1) + _expanded_size(v, memo, depth + 1)
+            for k, v in node.value
+        )
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(item, memo, depth + 1) for item in node.value)
+    else:
+        size = 1
+    memo[id(node)] = min(size, MAX_NODES + 1)
+    return memo[id(node)]
+
+
+_JSON_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+}
+
+
+_STR = "tag:yaml.org,2002:str"
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+def _loc(path: str, node: yaml.Node) -> Location:
+    return Location(path, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _construct(
+    node: yaml.Node, pointer: str, path: str, problems: list[Problem], loader: Any, depth: int
+) -> Any:
+    """Nodes → plain JSON values, reporting what YAML would hide (hot path: keep it lean)."""
+    if depth > MAX_DEPTH:
+        raise _TooDeep
+    kind = node.__class__
+    if kind is yaml.ScalarNode:
+        tag = node.tag
+        if tag == _STR:
+            return node.value
+        if tag not in _JSON_TAGS:
+            message = f"{_dotted(pointer) or 'document'}: unsupported YAML tag {tag}"
+            problems.append(Problem(_loc(path, node), message, pointer=pointer, code="tag"))
+            return None
+        value = loader.construct_object(node)
+        if isinstance(value, float) and value != value:  # NaN has no JSON form
+            message = f"{_dotted(pointer)}: NaN is not a valid value"
+            problems.append(Problem(_loc(path, node), message, pointer=pointer, code="tag"))
+        return value
+    if kind is yaml.SequenceNode:
+        return [
+            _construct(item, f"{pointer}/{i}", path, problems, loader, depth + 1)
+            for i, item in enumerate(node.value)
+        ]
+    if kind is not yaml.MappingNode:
+        return None
+    result: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        if key_node.__class__ is not yaml.ScalarNode or key_node.tag == _MERGE:
+            message = (
+                f"{_dotted(pointer) or 'document'}: only plain string keys are supported "
+                "(no complex or merge keys)"
+            )
+            problems.append(Problem(_loc(path, key_node), message, pointer=pointer, code="key"))
+            continue
+        key = key_node.value
+        child = pointer + "/" + (escape_pointer_token(key) if "/" in key or "~" in key else key)
+        if key_node.tag != _STR and not key_node.style:
+            kind_name = key_node.tag.rsplit(":", 1)[-1]
+            message = f"{_dotted(child)}: key is read as a {kind_name}, not a string; quote it"
+            problems.append(Problem(_loc(path, key_node), message, pointer=pointer, code="key"))
+        if key in result:
+            first = next(k for k, _ in node.value if k.value == key)
+            message = (
+                f"{_dotted(child)}: duplicate key (first at line "
+                f"{first.start_mark.line + 1}); YAML would silently keep only this last one"
+            )
+            problems.append(
+                Problem(_loc(path, key_node), message, pointer=child, code="duplicate-key")
+            )
+        result[key] = _construct(value_node, child, path, problems, loader, depth + 1)
+    return result
