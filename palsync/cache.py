@@ -9,7 +9,9 @@ difference empties it.
 
 The cache lives in the user's cache directory (`$PALSYNC_CACHE_DIR`, else
 `$XDG_CACHE_HOME/pal-sync`, else `~/.cache/pal-sync`), never in the repository: a cache checked
-in by someone else must not be able to stand in for the manifests. It holds the documents as
+in by someone else must not be able to stand in for the manifests. There is one file per
+manifest directory, holding the entries of that directory's last run only, so it stays as small
+as the directory and costs a few milliseconds to read. It holds the documents as
 written (`${VAR}` references unresolved), so never a resolved secret. `PALSYNC_NO_CACHE=1`
 disables it; any unreadable or foreign cache file is ignored and replaced. Best effort: failing to
 write it never fails a run.
@@ -27,9 +29,6 @@ from typing import Any
 from palsync import __version__
 
 FORMAT = "palsync.manifest-cache/v1"
-FILE_NAME = "manifests.json"
-#: entries kept (most recently used last); about 0.4 KiB each for typical manifests
-MAX_ENTRIES = 20_000
 #: the modules whose code decides whether a manifest is valid (`_schema_fast` is generated from
 #: the schema, so it stands for the schema too)
 _VALIDATING_MODULES = (
@@ -65,11 +64,17 @@ def validator_id() -> str:
     return h.hexdigest()
 
 
-class ManifestCache:
-    """digest of a file's bytes → its validated document."""
+def file_name(manifests: str) -> str:
+    """The cache file of one manifest directory (by its absolute path)."""
+    where = os.path.realpath(manifests)
+    return f"manifests-{hashlib.sha256(where.encode()).hexdigest()[:16]}.json"
 
-    def __init__(self, directory: Path | None):
-        self.path = directory / FILE_NAME if directory else None
+
+class ManifestCache:
+    """digest of a file's bytes → its validated document, for one manifest directory."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
         self.validator = validator_id() if self.path else ""
         self._entries: dict[str, Any] = {}
         self._used: set[str] = set()
@@ -78,8 +83,9 @@ class ManifestCache:
             self._entries = self._read(self.path)
 
     @classmethod
-    def default(cls) -> ManifestCache:
-        return cls(cache_dir())
+    def for_directory(cls, manifests: str) -> ManifestCache:
+        directory = cache_dir()
+        return cls(directory / file_name(manifests) if directory else None)
 
     def _read(self, path: Path) -> dict[str, Any]:
         try:
@@ -113,13 +119,11 @@ class ManifestCache:
         return len(self._entries)
 
     def save(self) -> None:
-        """Write the cache when this run added entries (atomically; errors ignored)."""
-        if self.path is None or not self._added:
+        """Keep exactly the entries this run used (atomically; errors ignored); no write when
+        that is what the file already holds."""
+        if self.path is None or (not self._added and len(self._used) == len(self._entries)):
             return
-        # most recently used last; the oldest go first when the cache is full
-        kept = {d: v for d, v in self._entries.items() if d not in self._used}
-        kept.update((d, self._entries[d]) for d in self._entries if d in self._used)
-        entries = dict(list(kept.items())[-MAX_ENTRIES:])
+        entries = {d: v for d, v in self._entries.items() if d in self._used}
         doc = {"format": FORMAT, "validator": self.validator, "entries": entries}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

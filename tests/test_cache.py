@@ -27,7 +27,7 @@ def ws(
 
 
 def cache_file(ws: Workspace) -> Path:
-    return ws.root / "cache" / cachemod.FILE_NAME
+    return ws.root / "cache" / cachemod.file_name(str(ws.pals))
 
 
 def no_parsing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -107,14 +107,25 @@ def test_cache_holds_references_never_resolved_secrets(ws: Workspace) -> None:
     assert ws.env["ACME_LLM_API_KEY"] not in text
 
 
-def test_cache_keeps_the_most_recent_entries(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(cachemod, "MAX_ENTRIES", 3)
-    store = cachemod.ManifestCache(tmp_path)
-    for i in range(5):
+def test_cache_keeps_only_what_the_last_run_used(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    store = cachemod.ManifestCache(path)
+    for i in range(3):
         store.put(f"d{i}", {"i": i})
     store.save()
-    reread = cachemod.ManifestCache(tmp_path)
+    reread = cachemod.ManifestCache(path)
     assert len(reread) == 3
-    assert reread.get("d0") is None and reread.get("d4") == {"i": 4}
+    assert reread.get("d2") == {"i": 2}
+    reread.put("d9", {"i": 9})
+    reread.save()
+    last = cachemod.ManifestCache(path)
+    assert len(last) == 2 and last.get("d0") is None and last.get("d9") == {"i": 9}
+    mtime = path.stat().st_mtime_ns
+    assert last.get("d2") and last.get("d9")
+    last.save()
+    assert path.stat().st_mtime_ns == mtime, "nothing changed, nothing written"
+
+
+def test_each_manifest_directory_has_its_own_cache(tmp_path: Path) -> None:
+    assert cachemod.file_name(str(tmp_path / "a")) != cachemod.file_name(str(tmp_path / "b"))
+    assert cachemod.file_name(str(tmp_path / "a")) == cachemod.file_name(f"{tmp_path}/x/../a")

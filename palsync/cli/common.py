@@ -101,7 +101,7 @@ def load_desired(
         raise UsageError(
             f"manifest directory {directory}/ does not exist", hint="create it, or pass --dir"
         )
-    manifests, problems = validate_paths([directory], cache=ManifestCache.default())
+    manifests, problems = validate_paths([directory], cache=ManifestCache.for_directory(directory))
     errors = [p for p in problems if p.is_error]
     desired: list[Desired] = []
     for m in manifests:
