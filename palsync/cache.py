@@ -1,4 +1,4 @@
-"""A content-addressed cache of manifests that passed validation (plan, apply and import only).
+"""A content-addressed cache of manifests that passed validation (plan and apply only).
 
 Parsing and validating a manifest is most of the CPU a plan of unchanged PALs spends, and almost
 every run sees the same files as the last one. An entry maps the SHA-256 of a file's bytes to the

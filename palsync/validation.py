@@ -29,7 +29,7 @@ def validate_paths(
 ) -> tuple[list[Manifest], list[Problem]]:
     """Load and check every manifest under `paths`; problems sorted by file, line, column.
 
-    With a `cache` (plan, apply, import), files that validated before are not checked again
+    With a `cache` (plan, apply), files that validated before are not checked again
     (their warnings are not repeated either) and newly valid ones are recorded."""
     manifests, problems = load_paths(paths, cache)
     problems = problems + check(manifests, env)

@@ -165,6 +165,10 @@ def parse_bytes(path: str, data: bytes) -> tuple[Any, list[Problem], yaml.Node |
         document = _construct(root, "", path, problems, loader, 0)
     except _TooDeep:
         return fail(f"nested more than {MAX_DEPTH} levels deep; a PAL manifest never needs that")
+    if any(p.code == "tag" for p in problems):
+        # values YAML could not give (a tag, NaN): checking the rest would only report the
+        # holes they leave, so, as for a syntax error, these are the file's only messages
+        return None, problems, root
     return document, problems, root
 
 
@@ -217,12 +221,21 @@ _JSON_TAGS = {
 }
 
 
+_COLLECTION_TAGS = {"tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"}
 _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
 
 
 def _loc(path: str, node: yaml.Node) -> Location:
     return Location(path, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _tag_message(pointer: str, tag: str) -> str:
+    shown = "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org") else tag
+    return (
+        f"{_dotted(pointer) or 'document'}: unsupported YAML tag {shown}; a manifest holds only "
+        "strings, numbers, booleans, null, lists and mappings"
+    )
 
 
 def _construct(
@@ -237,7 +250,7 @@ def _construct(
         if tag == _STR:
             return node.value
         if tag not in _JSON_TAGS:
-            message = f"{_dotted(pointer) or 'document'}: unsupported YAML tag {tag}"
+            message = _tag_message(pointer, tag)
             problems.append(Problem(_loc(path, node), message, pointer=pointer, code="tag"))
             return None
         value = loader.construct_object(node)
@@ -245,6 +258,10 @@ def _construct(
             message = f"{_dotted(pointer)}: NaN is not a valid value"
             problems.append(Problem(_loc(path, node), message, pointer=pointer, code="tag"))
         return value
+    if node.tag not in _COLLECTION_TAGS:  # !!set, !!omap, !!python/...
+        message = _tag_message(pointer, node.tag)
+        problems.append(Problem(_loc(path, node), message, pointer=pointer, code="tag"))
+        return None
     if kind is yaml.SequenceNode:
         return [
             _construct(item, f"{pointer}/{i}", path, problems, loader, depth + 1)

@@ -89,3 +89,46 @@ def test_huge_file_is_refused_without_parsing(size: int) -> None:
     manifest, problems = load_bytes("pals/big.yaml", "big", b"a: " + b"x" * size)
     assert manifest is None
     assert "limited to" in problems[0].message
+
+
+BOMB = b'a: &a ["x","x","x","x","x","x","x","x","x"]\n' + b"".join(
+    b"%c: &%c [*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c]\n" % ((c,) * 11) for c in b"bcdefghi"
+)
+#: name -> (file bytes, what the message must say)
+HOSTILE = {
+    "bomb": (BOMB, "alias bomb"),
+    "binary": (b"\x00\xff\xfe garbage \x80", "not valid UTF-8"),
+    "deep": (b"pal_name: " + b"[" * 3000 + b"]" * 3000, "levels deep"),
+    "tabs": (b"pal_name: x\nlayers:\n\tllm: {}\n", "tab character"),
+    "python-tag": (b"pal_name: !!python/object/apply:os.system ['true']\n", "unsupported YAML tag"),
+    "set-tag": (b"pal_name: x\nguardrail_ids: !!set {a, b}\n", "unsupported YAML tag"),
+    "two-docs": (b"pal_name: a\n---\npal_name: b\n", "several YAML documents"),
+    "not-a-mapping": (b"- just\n- a list\n", "must be a mapping"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_plan_on_hostile_input_exits_1_naming_the_file_and_sends_nothing(
+    name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from palsync.cli import main
+    from palsync.emulator import Emulator
+
+    with Emulator(api_key="k") as emu:
+        (tmp_path / "pals").mkdir()
+        data, says = HOSTILE[name]
+        (tmp_path / "pals" / f"{name}.yaml").write_bytes(data)
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("TAVUS_API_URL", emu.url)
+        monkeypatch.setenv("TAVUS_API_KEY", "k")
+        for command in ("plan", "apply"):
+            with pytest.raises(SystemExit) as done:
+                main([command, "--auto-approve"] if command == "apply" else [command])
+            out, err = capsys.readouterr()
+            assert done.value.code == 1
+            assert f"pals/{name}.yaml:" in err and says in err
+            assert "Traceback" not in out + err
+        assert emu.request_counts() == {}, "no API call on bad input"
