@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -247,18 +247,6 @@ class Reference:
     pointer: str
     name: str | None  # None: malformed `${`
     default: str | None
-
-
-def iter_strings(value: Any, pointer: str = "") -> Iterator[tuple[str, str]]:
-    """Every (pointer, string) in a document."""
-    if isinstance(value, str):
-        yield pointer, value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from iter_strings(v, pointer + "/" + escape_pointer_token(str(k)))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from iter_strings(v, f"{pointer}/{i}")
 
 
 def references(text: str, pointer: str = "") -> list[Reference]:

@@ -15,10 +15,13 @@ from palsync.errors import Problem
 from palsync.fields import (
     LEGACY_LAYER,
     LEGACY_TOP_LEVEL,
+    SECRET_PARENTS,
+    SECRET_POINTERS,
     STOCK_PAL_IDS,
-    is_secret_pointer,
+    escape_pointer_token,
+    split_pointer,
 )
-from palsync.manifest import Manifest, dotted, iter_strings, load_paths, references
+from palsync.manifest import Manifest, dotted, load_paths, references
 
 if TYPE_CHECKING:
     from palsync.cache import ManifestCache
@@ -175,16 +178,10 @@ def semantic_problems(m: Manifest, env: Mapping[str, str]) -> list[Problem]:
 
 def _reference_problems(m: Manifest, env: Mapping[str, str]) -> list[Problem]:
     problems: list[Problem] = []
-    secret_seen: set[str] = set()
-    for pointer, text in iter_strings(m.body):
-        refs = references(text, pointer)
-        secret = is_secret_pointer(pointer)
-        if not refs and not secret:
-            continue
+    for pointer, value in _secret_values(m.body):
         name = dotted(pointer)
-        if secret:
-            secret_seen.add(pointer)
-            named = [r for r in refs if r.name]
+        if isinstance(value, str):
+            named = [r for r in references(value, pointer) if r.name]
             if not named:
                 problems.append(
                     _error(
@@ -206,13 +203,26 @@ def _reference_problems(m: Manifest, env: Mapping[str, str]) -> list[Problem]:
                         "literal-secret",
                     )
                 )
-        for ref in refs:
+        elif value is not None:  # a number, say: a literal secret as well
+            problems.append(
+                _error(
+                    m,
+                    pointer,
+                    f"{name}: literal secret; write a "
+                    f"reference such as ${{{_suggest_var(m.key, pointer)}}}",
+                    "literal-secret",
+                )
+            )
+    if not m.has_dollar:
+        return problems  # no `$` in the file: no reference anywhere
+    for pointer, text in _dollar_strings(m.body, "", []):
+        for ref in references(text, pointer):
             if ref.name is None:
                 problems.append(
                     _error(
                         m,
                         pointer,
-                        f"{name}: malformed reference; write ${{NAME}} "
+                        f"{dotted(pointer)}: malformed reference; write ${{NAME}} "
                         "or ${NAME:-default} (use $$ for a literal $)",
                         "interpolation",
                     )
@@ -222,41 +232,51 @@ def _reference_problems(m: Manifest, env: Mapping[str, str]) -> list[Problem]:
                     _warning(
                         m,
                         pointer,
-                        f"{name}: ${{{ref.name}}} is not set in this "
+                        f"{dotted(pointer)}: ${{{ref.name}}} is not set in this "
                         "environment (needed at plan/apply time)",
                         "unset-variable",
                     )
                 )
-    problems.extend(_secret_shape_problems(m, secret_seen))
     return problems
 
 
-def _secret_shape_problems(m: Manifest, seen: set[str]) -> list[Problem]:
-    """A secret that is not a string (say a number) is a literal secret as well."""
-    problems: list[Problem] = []
-    layers = m.body.get("layers")
-    if not isinstance(layers, dict):
-        return problems
-    candidates: list[tuple[str, Any]] = []
-    for layer in ("llm", "tts"):
-        section = layers.get(layer)
-        if isinstance(section, dict) and "api_key" in section:
-            candidates.append((f"/layers/{layer}/api_key", section["api_key"]))
-    headers = layers.get("llm", {}).get("headers") if isinstance(layers.get("llm"), dict) else None
-    if isinstance(headers, dict):
-        candidates.extend((f"/layers/llm/headers/{k}", v) for k, v in headers.items())
-    for pointer, value in candidates:
-        if pointer not in seen and value is not None and not isinstance(value, str):
-            problems.append(
-                _error(
-                    m,
-                    pointer,
-                    f"{dotted(pointer)}: literal secret; write a "
-                    f"reference such as ${{{_suggest_var(m.key, pointer)}}}",
-                    "literal-secret",
-                )
-            )
-    return problems
+def _secret_values(body: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """(pointer, value) of every secret field present: the API keys and each LLM header."""
+    found: list[tuple[str, Any]] = []
+    for pointer in sorted(SECRET_POINTERS):
+        value = _lookup(body, pointer)
+        if value is not _ABSENT:
+            found.append((pointer, value))
+    for parent in sorted(SECRET_PARENTS):
+        values = _lookup(body, parent)
+        if isinstance(values, dict):
+            found += [(parent + "/" + escape_pointer_token(k), v) for k, v in values.items()]
+    return found
+
+
+_ABSENT = object()
+
+
+def _lookup(doc: Any, pointer: str) -> Any:
+    for token in split_pointer(pointer):
+        if not isinstance(doc, dict) or token not in doc:
+            return _ABSENT
+        doc = doc[token]
+    return doc
+
+
+def _dollar_strings(value: Any, pointer: str, out: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(pointer, string) of every string containing a `$`."""
+    if isinstance(value, str):
+        if "$" in value:
+            out.append((pointer, value))
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _dollar_strings(v, pointer + "/" + escape_pointer_token(str(k)), out)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _dollar_strings(v, f"{pointer}/{i}", out)
+    return out
 
 
 def _suggest_var(key: str, pointer: str) -> str:

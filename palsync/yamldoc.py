@@ -22,10 +22,33 @@ _dotted = dotted
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+#: (kind, value, implicit) → tag: the C parser asks the (Python) resolver about every node, and
+#: manifests repeat the same keys and values; short values only, and a bounded number of them
+_RESOLVED: dict[tuple[Any, Any, Any], str] = {}
+_RESOLVED_MAX = 50_000
+
+
 class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
     """Safe loader without YAML 1.1 timestamps: `2026-01-01` stays the string it looks like."""
 
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        # exact to memoise: with no path resolvers the tag depends on these arguments only
+        key = (kind, value, implicit)
+        tag = _RESOLVED.get(key)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(_RESOLVED) < _RESOLVED_MAX and (value is None or len(value) <= 64):
+                _RESOLVED[key] = tag
+        return tag
 
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        """No path resolvers: nothing to track (PyYAML calls this for every node)."""
+
+    def ascend_resolver(self) -> None:
+        """No path resolvers: nothing to track."""
+
+
+assert not _Loader.yaml_path_resolvers, "resolve() memoisation assumes no path resolvers"
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
