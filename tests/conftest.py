@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from palsync.emulator import Emulator
+from tests.workflow import Workspace
 
 API_KEY = "test-key-0123456789abcdef"
 
@@ -37,3 +39,15 @@ def emulator() -> Iterator[Emulator]:
 @pytest.fixture
 def emulator_url(emulator: Emulator) -> str:
     return emulator.url
+
+
+@pytest.fixture
+def ws(
+    tmp_path: Path,
+    emulator: Emulator,
+    api_key: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[Workspace]:
+    """A temporary project wired to a fresh emulator (see tests/workflow.py)."""
+    yield Workspace(tmp_path, emulator, api_key, monkeypatch, capsys)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,19 +10,7 @@ import pytest
 
 from palsync import cache as cachemod
 from palsync import yamldoc
-from palsync.emulator import Emulator
 from tests.workflow import FACE, Workspace, pal_body
-
-
-@pytest.fixture
-def ws(
-    tmp_path: Path,
-    emulator: Emulator,
-    api_key: str,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> Iterator[Workspace]:
-    yield Workspace(tmp_path, emulator, api_key, monkeypatch, capsys)
 
 
 def cache_file(ws: Workspace) -> Path:

@@ -5,26 +5,13 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from filelock import FileLock
 
-from palsync.emulator import Emulator, FaultRule
+from palsync.emulator import FaultRule
 from tests.workflow import FACE, Workspace, pal_body
-
-
-@pytest.fixture
-def ws(
-    tmp_path: Path,
-    emulator: Emulator,
-    api_key: str,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> Iterator[Workspace]:
-    yield Workspace(tmp_path, emulator, api_key, monkeypatch, capsys)
 
 
 def assert_converged(ws: Workspace) -> None:
