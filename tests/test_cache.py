@@ -116,3 +116,18 @@ def test_cache_keeps_only_what_the_last_run_used(tmp_path: Path) -> None:
 def test_each_manifest_directory_has_its_own_cache(tmp_path: Path) -> None:
     assert cachemod.file_name(str(tmp_path / "a")) != cachemod.file_name(str(tmp_path / "b"))
     assert cachemod.file_name(str(tmp_path / "a")) == cachemod.file_name(f"{tmp_path}/x/../a")
+
+
+def test_messages_about_cached_files_still_name_the_line(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws.copy_examples()
+    assert ws.run("plan").code == 0
+    ws.emulator.log.clear()
+    parsed = no_parsing(monkeypatch)
+    monkeypatch.delenv("ACME_LLM_API_KEY")
+    result = ws.run("plan")
+    assert result.code == 1
+    assert "pals/byo-llm.yaml:13:14: error: layers.llm.api_key: environment variable" in result.err
+    assert parsed == [], "the document came from the cache; only the position was looked up"
+    assert ws.emulator.request_counts() == {}
