@@ -20,6 +20,7 @@ write it never fails a run.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import tempfile
@@ -52,16 +53,31 @@ def cache_dir() -> Path | None:
     return Path(base) / "pal-sync"
 
 
-def validator_id() -> str:
-    """Digest of everything that decides validity: version, schema, validating sources."""
+def validator_id() -> str | None:
+    """Digest of everything that decides validity: pal-sync's version and validating sources
+    (the schema through its generated validator), and which PyYAML parses (its version and
+    whether libyaml is there: they accept slightly different input). None when that cannot be
+    known (sources not installed as files): no cache then."""
     here = Path(__file__).resolve().parent
     h = hashlib.sha256(__version__.encode())
-    for path in (here / f"{m}.py" for m in _VALIDATING_MODULES):
-        try:
-            h.update(path.read_bytes())
-        except OSError:
-            h.update(b"\0missing")
+    try:
+        for module in _VALIDATING_MODULES:
+            h.update((here / f"{module}.py").read_bytes())
+        h.update(_yaml_identity().encode())
+    except (OSError, ValueError):
+        return None
     return h.hexdigest()
+
+
+def _yaml_identity() -> str:
+    """PyYAML's distribution and compiled parts, from directory listings (not importing it)."""
+    spec = importlib.util.find_spec("yaml")
+    if spec is None or not spec.origin:
+        raise ValueError("PyYAML not found")
+    package = os.path.dirname(spec.origin)
+    compiled = [n for n in os.listdir(package) if n.startswith("_yaml")]
+    dists = [n for n in os.listdir(os.path.dirname(package)) if n.lower().startswith("pyyaml-")]
+    return "\0".join([package, *sorted(compiled), *sorted(dists)])
 
 
 def file_name(manifests: str) -> str:
@@ -74,8 +90,8 @@ class ManifestCache:
     """digest of a file's bytes → its validated document, for one manifest directory."""
 
     def __init__(self, path: Path | None):
-        self.path = path
-        self.validator = validator_id() if self.path else ""
+        self.validator = (validator_id() if path else None) or ""
+        self.path = path if self.validator else None
         self._entries: dict[str, Any] = {}
         self._used: set[str] = set()
         self._added = False
@@ -135,6 +151,8 @@ class ManifestCache:
             except BaseException:
                 os.unlink(tmp)
                 raise
-        except OSError:
-            pass  # a cache that cannot be written only costs time next run
+        except (OSError, ValueError):
+            # a full disk, a read-only home, a value JSON cannot hold (an integer of more than
+            # 4,300 digits): a cache that cannot be written only costs time next run
+            pass
         self._added = False

@@ -159,8 +159,8 @@ def live_leaves(live: Mapping[str, Any]) -> Flat:
     return flat
 
 
-#: pointer → its tokens, or None for a pointer never compared (secret, server-managed); the
-#: same few dozen pointers come back for every PAL of a plan
+#: pointer → its tokens, or None for a pointer `live_leaves` never has (secret, server-managed,
+#: or inside a value compared whole); the same few dozen pointers come back for every PAL
 _TOKENS: dict[str, tuple[str, ...] | None] = {}
 
 
@@ -168,7 +168,11 @@ def _tokens(pointer: str) -> tuple[str, ...] | None:
     try:
         return _TOKENS[pointer]
     except KeyError:
-        compared = pointer not in SERVER_MANAGED_POINTERS and not is_secret_pointer(pointer)
+        compared = (
+            pointer not in SERVER_MANAGED_POINTERS
+            and not is_secret_pointer(pointer)
+            and not any(pointer.startswith(whole + "/") for whole in WHOLE_VALUES)
+        )
         tokens = _TOKENS[pointer] = tuple(split_pointer(pointer)) if compared else None
         return tokens
 

@@ -53,7 +53,7 @@ class Manifest:
     digest: str
     #: normalised pointer prefix -> the pointer prefix as written (legacy names)
     aliases: tuple[tuple[str, str], ...] = ()
-    #: whether the file contains a `$` at all (no `$`, nothing to interpolate)
+    #: whether any string may contain a `$` (`may_hold_dollar`); False: nothing to interpolate
     has_dollar: bool = True
     #: loaded from the cache of validated manifests (its checks passed before, unchanged)
     validated: bool = False
@@ -190,7 +190,18 @@ def _manifest(
 ) -> Manifest:
     body, aliases = normalise(document)
     settings = _settings(document.get("x-palsync"))
-    return Manifest(key, path, document, body, settings, digest, aliases, b"$" in data, validated)
+    return Manifest(
+        key, path, document, body, settings, digest, aliases, may_hold_dollar(data), validated
+    )
+
+
+#: the ways a YAML file can spell `$`: itself, or a double-quoted escape (\x24, \u0024, \U...)
+_DOLLAR_SPELLINGS = (b"$", b"\\x24", b"\\u0024", b"\\U00000024")
+
+
+def may_hold_dollar(data: bytes) -> bool:
+    """False only when no string of the document can contain a `$` (nothing to interpolate)."""
+    return any(spelling in data for spelling in _DOLLAR_SPELLINGS)
 
 
 def normalise(document: dict[str, Any]) -> tuple[dict[str, Any], tuple[tuple[str, str], ...]]:

@@ -131,3 +131,19 @@ def test_messages_about_cached_files_still_name_the_line(
     assert "pals/byo-llm.yaml:13:14: error: layers.llm.api_key: environment variable" in result.err
     assert parsed == [], "the document came from the cache; only the position was looked up"
     assert ws.emulator.request_counts() == {}
+
+
+def test_a_value_json_cannot_hold_or_an_unknown_validator_only_costs_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "c.json"
+    store = cachemod.ManifestCache(path)
+    store.put("big", {"n": 10**5000})  # more digits than Python will turn into text
+    store.save()
+    assert list(tmp_path.iterdir()) == [], "nothing written, no temporary file left"
+    monkeypatch.setattr(cachemod, "_VALIDATING_MODULES", ("no_such_module",))
+    assert cachemod.validator_id() is None
+    blind = cachemod.ManifestCache(path)
+    blind.put("d", {"a": 1})
+    blind.save()
+    assert blind.path is None and not path.exists()

@@ -10,7 +10,7 @@ from typing import Any
 
 import jsonpatch
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from palsync import render
@@ -34,7 +34,19 @@ UPDATE = os.environ.get("PALSYNC_UPDATE_GOLDEN") == "1"
 # ----------------------------------------------------------------------------- property test
 
 keys = st.sampled_from(
-    ["a", "b", "c~x", "d/y", "layers", "conferencing", "llm", "username", "api_key", "memories"]
+    [
+        "a",
+        "b",
+        "c~x",
+        "d/y",
+        "layers",
+        "conferencing",
+        "llm",
+        "username",
+        "api_key",
+        "memories",
+        "extra_body",
+    ]
 )
 leaf = st.one_of(
     st.integers(-3, 3),
@@ -93,6 +105,9 @@ pointers = st.lists(
             "/layers/llm/api_key",
             "/layers/conferencing/username",
             "/memories",
+            "/memories/a",  # inside values compared whole: never a leaf of their own
+            "/layers/llm/extra_body",
+            "/layers/llm/extra_body/a",
             "/llm/a/b",
             "/c~0x/a",
             "/b/0",
@@ -103,6 +118,11 @@ pointers = st.lists(
 
 
 @settings(max_examples=300, deadline=None)
+@example(  # a lock naming a pointer inside a value compared whole (found by review)
+    live={"memories": {"a": 1}, "layers": {"llm": {"extra_body": {"a": 2}}}},
+    wanted=["/memories/a", "/layers/llm/extra_body/a", "/memories", "/layers/llm/extra_body"],
+    ignore=[],
+)
 @given(live=objects, wanted=pointers, ignore=st.lists(st.sampled_from(["/a", "/layers"])))
 def test_projection_walks_only_the_asked_pointers_but_equals_the_full_flattening(
     live: dict[str, Any], wanted: list[str], ignore: list[str]
