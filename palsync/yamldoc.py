@@ -187,7 +187,7 @@ def parse_bytes(path: str, data: bytes) -> tuple[Any, list[Problem], yaml.Node |
             return fail(f"document expands to more than {MAX_NODES:,} nodes (YAML alias bomb?)")
         document = _construct(root, "", path, problems, loader, 0)
     except _TooDeep:
-        return fail(f"nested more than {MAX_DEPTH} levels deep; a PAL manifest never needs that")
+        return fail(TOO_DEEP)
     if any(p.code == "tag" for p in problems):
         # values YAML could not give (a tag, NaN): checking the rest would only report the
         # holes they leave, so, as for a syntax error, these are the file's only messages
@@ -206,8 +206,13 @@ def _yaml_message(err: yaml.MarkedYAMLError) -> str:
     problem = err.problem or ""
     if "expected a single document" in problem or "but found another document" in problem:
         return "several YAML documents in one file; a manifest holds exactly one PAL"
+    if "maximum nesting depth" in problem:  # libyaml 0.2.5+ stops before our own walk does
+        return TOO_DEEP
     context = f"{err.context}: " if err.context else ""
     return f"invalid YAML: {context}{problem}".rstrip(": ")
+
+
+TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep; a PAL manifest never needs that"
 
 
 class _TooDeep(Exception):
