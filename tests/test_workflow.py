@@ -217,6 +217,25 @@ def test_unset_variable_is_an_error_naming_file_and_line(
     assert ws.emulator.request_counts() == {}
 
 
+def test_a_target_that_names_nothing_is_refused_before_any_request(ws: Workspace) -> None:
+    ws.write("support-agent", pal_body(1))
+    ws.write("gone", pal_body(2))
+    assert ws.run("apply", "--auto-approve").code == 0
+    (ws.pals / "gone.yaml").unlink()
+    ws.emulator.log.clear()
+    typo = ws.run("plan", "--target", "suport-agent")
+    assert typo.code == 1
+    assert "--target suport-agent matches no manifest" in typo.err
+    assert "did you mean --target support-agent?" in typo.err
+    assert ws.run("apply", "--auto-approve", "--target", "nothing*").code == 1
+    assert ws.emulator.request_counts() == {}
+    # a glob, and a key only the lock still knows (for --prune), are targets
+    assert ws.run("plan", "--target", "support-*").code == 0
+    pruned = ws.run("apply", "--auto-approve", "--prune", "--target", "gone")
+    assert pruned.code == 0, pruned.err
+    assert ws.names() == ["PAL 001"]
+
+
 def test_apply_without_tty_or_auto_approve_applies_nothing(ws: Workspace) -> None:
     ws.write("a", pal_body(1))
     result = ws.run("apply")

@@ -199,6 +199,7 @@ def make_plan(
             "refusing to prune: no manifests were found, which would delete every PAL in the lock",
             hint="check --dir; delete PALs one by one otherwise",
         )
+    check_targets(targets, [m.key for m in manifests] + list(lock.entries))
     owned = sum(1 for e in lock.entries.values() if e.pal_id)
     wait = start_fetch(client, desired, expected=owned)
     # the desired side of every comparison, computed while the requests are in flight
@@ -216,6 +217,22 @@ def make_plan(
         prepared=prepared,
     )
     return plan, live
+
+
+def check_targets(targets: tuple[str, ...], keys: list[str]) -> None:
+    """A --target that names nothing is a typo, not an empty plan (which would read as "all
+    good"); it is refused before any request."""
+    import difflib
+
+    for target in targets:
+        if not any(matches(key, (target,)) for key in keys):
+            close = difflib.get_close_matches(target, sorted(set(keys)), n=1)
+            raise UsageError(
+                f"--target {target} matches no manifest in the directory and no PAL in the lock",
+                hint=f"did you mean --target {close[0]}?"
+                if close
+                else "a target is a manifest key (its file stem) or a glob such as 'support-*'",
+            )
 
 
 def save_plan(plan: Plan, path: str, directory: str, targets: tuple[str, ...], prune: bool) -> None:
