@@ -44,8 +44,15 @@ _VALIDATING_MODULES = (
 
 
 def cache_dir() -> Path | None:
+    """The manifest cache's directory, or None when PALSYNC_NO_CACHE turns it off."""
     if os.environ.get("PALSYNC_NO_CACHE", "") not in ("", "0"):
         return None
+    return cache_root()
+
+
+def cache_root() -> Path:
+    """pal-sync's per-user directory: $PALSYNC_CACHE_DIR, else $XDG_CACHE_HOME/pal-sync, else
+    ~/.cache/pal-sync."""
     explicit = os.environ.get("PALSYNC_CACHE_DIR")
     if explicit:
         return Path(explicit)

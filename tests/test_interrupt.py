@@ -154,7 +154,7 @@ def test_two_applies_at_once_never_corrupt_the_lock(tmp_path: Path, api_key: str
         )
         assert first.wait(timeout=60) == 0
         assert second.returncode == 1
-        assert "another pal-sync apply is running" in second.stderr
+        assert "another pal-sync apply or import is running" in second.stderr
         entries = json.loads((pals / "palsync.lock").read_text())["pals"]
         assert len(entries) == 40
         names = [p["pal_name"] for p in emu.store.user_pals()]

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from filelock import FileLock
 
+from palsync.cli.common import guard_file
 from palsync.emulator import FaultRule
 from tests.workflow import FACE, Workspace, pal_body
 
@@ -308,10 +309,13 @@ def test_prune_safety(ws: Workspace) -> None:
 
 def test_a_second_apply_is_refused_while_one_runs(ws: Workspace) -> None:
     ws.write("a", pal_body(1))
-    with FileLock(str(ws.pals / "palsync.lock") + ".lck"):
+    with FileLock(str(guard_file(ws.pals / "palsync.lock"))):
         result = ws.run("apply", "--auto-approve")
-    assert result.code == 1 and "another pal-sync apply is running" in result.err
+        assert result.code == 1 and "another pal-sync apply or import is running" in result.err
+        assert ws.run("import", "--all").code == 1
     assert ws.names() == []
+    assert ws.run("apply", "--auto-approve").code == 0
+    assert sorted(p.name for p in ws.pals.iterdir()) == ["a.yaml", "palsync.lock"]
 
 
 def test_import_round_trip(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -347,6 +351,13 @@ def test_import_round_trip(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> No
     (ws.pals / "palsync.lock").unlink()
     clash = ws.run("import", "--all")
     assert clash.code == 1 and "would overwrite" in clash.err
+    assert not (ws.pals / "palsync.lock").exists(), "a refused import writes nothing"
+    (ws.pals / "pal-001.yaml").write_text("pal_name: edited by hand\n")
+    forced = ws.run("import", "--all", "--force")
+    assert forced.code == 0, forced.err
+    assert sorted(p.name for p in ws.pals.glob("*.yaml")) == ["pal-001.yaml", "pal-002.yaml"]
+    assert "edited by hand" not in (ws.pals / "pal-001.yaml").read_text()
+    assert_converged(ws)
     assert ws.run("import", "pcb7a34da5fe").code == 1  # a stock PAL
 
 

@@ -10,13 +10,14 @@ import click
 
 from palsync.cli.common import (
     common_options,
+    exclusive,
     load_desired,
     load_plan,
     lock_file,
     make_plan,
     open_client,
 )
-from palsync.errors import EXIT_ERROR, EXIT_OK, LockError, StalePlanError, UsageError
+from palsync.errors import EXIT_ERROR, EXIT_OK, StalePlanError, UsageError
 from palsync.plan import Plan, change_to_dict
 
 
@@ -102,8 +103,6 @@ def command(
     based on changed since. The lock is written after every successful operation, so a re-run
     after any failure or interruption converges without duplicates.
     """
-    from filelock import FileLock, Timeout
-
     from palsync import lock as lockfile
     from palsync import render
     from palsync.apply import Applier, LockWriter, Outcome
@@ -115,15 +114,7 @@ def command(
         prune = bool(saved.get("prune", False))
     path = lock_file(directory, lock_path, emulator)
     path.parent.mkdir(parents=True, exist_ok=True)
-    guard = FileLock(str(path) + ".lck")
-    try:
-        guard.acquire(timeout=0)
-    except Timeout:
-        raise LockError(
-            f"another pal-sync apply is running on {directory}/ (lock {path}.lck)",
-            hint="wait for it to finish; if none is running, delete the .lck file",
-        ) from None
-    try:
+    with exclusive(path, directory):
         manifests, desired = load_desired(directory, targets)
         lock = lockfile.load(path)
         with open_client(
@@ -177,8 +168,6 @@ def command(
                 progress=progress,
             )
             outcomes = applier.run()
-    finally:
-        guard.release()
     failed = [o for o in outcomes if o.failed]
     if fmt == "json":
         doc = {

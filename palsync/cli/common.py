@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from palsync import __version__
-from palsync.errors import ManifestError, StalePlanError, UsageError
+from palsync.errors import LockError, ManifestError, StalePlanError, UsageError
 from palsync.lock import Lock
 from palsync.manifest import Manifest, interpolate
 from palsync.plan import Desired, Plan, Refs, build, matches, prepare
@@ -65,6 +65,44 @@ def lock_file(directory: str, lock_path: str | None, emulator: bool = False) -> 
     if emulator:
         return EMULATOR_STATE.with_name("emulator.lock")
     return Path(directory) / "palsync.lock"
+
+
+def guard_file(lock: Path) -> Path:
+    """Where apply and import take their cross-process lock for this lock file: in the user's
+    cache directory, keyed by the lock's real path, so no stray file appears beside the
+    manifests (the lock file itself cannot be flock'ed: it is replaced on every write). Beside
+    the lock when the cache directory cannot be made."""
+    import hashlib
+
+    from palsync.cache import cache_root
+
+    where = os.path.realpath(lock)
+    name = hashlib.sha256(where.encode()).hexdigest()[:24] + ".lck"
+    try:
+        folder = cache_root() / "locks"
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return Path(str(lock) + ".lck")
+    return folder / name
+
+
+@contextlib.contextmanager
+def exclusive(lock: Path, directory: str) -> Iterator[None]:
+    """Hold the one-writer guard of this lock file (apply, import), or fail at once."""
+    from filelock import FileLock, Timeout
+
+    guard = FileLock(str(guard_file(lock)))
+    try:
+        guard.acquire(timeout=0)
+    except Timeout:
+        raise LockError(
+            f"another pal-sync apply or import is running on {directory}/ (lock {lock})",
+            hint=f"wait for it to finish; if none is running, delete {guard.lock_file}",
+        ) from None
+    try:
+        yield
+    finally:
+        guard.release()
 
 
 @contextlib.contextmanager

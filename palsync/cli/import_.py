@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from palsync.cli.common import common_options, lock_file, open_client
+from palsync.cli.common import common_options, exclusive, lock_file, open_client
 from palsync.errors import EXIT_OK, UsageError
 
 
@@ -30,18 +30,31 @@ def command(
     Stock and template PALs are never imported. Secrets become ${PALSYNC_...} references: set
     those variables before the next plan. Existing manifests are kept unless --force.
     """
+    if import_all == bool(pal_ids):
+        raise UsageError("say what to import: --all, or one or more PAL ids")
+    path = lock_file(directory, lock_path, emulator)
+    with exclusive(path, directory):
+        return _import(directory, path, emulator, api_key_file, verbose, pal_ids, force)
+
+
+def _import(
+    directory: str,
+    path: Path,
+    emulator: bool,
+    api_key_file: str | None,
+    verbose: bool,
+    pal_ids: tuple[str, ...],
+    force: bool,
+) -> int:
     from palsync import lock as lockfile
     from palsync.fields import is_user_pal
     from palsync.importer import import_one, unique_key
 
-    if import_all == bool(pal_ids):
-        raise UsageError("say what to import: --all, or one or more PAL ids")
-    path = lock_file(directory, lock_path, emulator)
     lock = lockfile.load(path)
     with open_client(emulator=emulator, api_key_file=api_key_file, verbose=verbose) as client:
         live = client.list_pals()
         by_id = {p["pal_id"]: p for p in live}
-        if import_all:
+        if not pal_ids:
             selected = live
         else:
             selected = []
@@ -59,8 +72,9 @@ def command(
                 selected.append(pal)
     owned = lock.claimed_ids()
     folder = Path(directory)
-    taken = {p.stem for p in folder.glob("*.y*ml")} if force else set()
-    taken |= set(lock.entries)
+    # a key the lock holds belongs to another PAL: the import gets the next free key; a
+    # manifest file not in the lock is overwritten with --force, and refused without it
+    taken = set(lock.entries)
     plans = []
     for pal in sorted(selected, key=lambda p: (str(p.get("pal_name") or ""), p["pal_id"])):
         if pal["pal_id"] in owned:
