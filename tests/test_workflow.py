@@ -226,9 +226,11 @@ def test_a_target_that_names_nothing_is_refused_before_any_request(ws: Workspace
     ws.emulator.log.clear()
     typo = ws.run("plan", "--target", "suport-agent")
     assert typo.code == 1
-    assert "--target suport-agent matches no manifest" in typo.err
+    assert "--target suport-agent names no PAL of this plan" in typo.err
     assert "did you mean --target support-agent?" in typo.err
     assert ws.run("apply", "--auto-approve", "--target", "nothing*").code == 1
+    force = ws.run("apply", "--auto-approve", "--force-maker", "support-*")
+    assert force.code == 1 and "--force-maker support-* names no PAL" in force.err
     assert ws.emulator.request_counts() == {}
     # a glob, and a key only the lock still knows (for --prune), are targets
     assert ws.run("plan", "--target", "support-*").code == 0

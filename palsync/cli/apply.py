@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from palsync.cli.common import (
+    check_keys,
     common_options,
     exclusive,
     load_desired,
@@ -117,6 +118,7 @@ def command(
     with exclusive(path, directory):
         manifests, desired = load_desired(directory, targets)
         lock = lockfile.load(path)
+        check_keys("--force-maker", force_maker, [d.key for d in desired], globs=False)
         with open_client(
             emulator=emulator,
             api_key_file=api_key_file,

@@ -237,7 +237,7 @@ def make_plan(
             "refusing to prune: no manifests were found, which would delete every PAL in the lock",
             hint="check --dir; delete PALs one by one otherwise",
         )
-    check_targets(targets, [m.key for m in manifests] + list(lock.entries))
+    check_keys("--target", targets, [m.key for m in manifests] + list(lock.entries))
     owned = sum(1 for e in lock.entries.values() if e.pal_id)
     wait = start_fetch(client, desired, expected=owned)
     # the desired side of every comparison, computed while the requests are in flight
@@ -257,20 +257,24 @@ def make_plan(
     return plan, live
 
 
-def check_targets(targets: tuple[str, ...], keys: list[str]) -> None:
-    """A --target that names nothing is a typo, not an empty plan (which would read as "all
-    good"); it is refused before any request."""
+def check_keys(
+    option: str, patterns: tuple[str, ...], keys: list[str], *, globs: bool = True
+) -> None:
+    """A --target or --force-maker that names nothing is a typo, not an empty plan (which would
+    read as "all good"); it is refused before any request. `keys`: what the option may name."""
     import difflib
 
-    for target in targets:
-        if not any(matches(key, (target,)) for key in keys):
-            close = difflib.get_close_matches(target, sorted(set(keys)), n=1)
-            raise UsageError(
-                f"--target {target} matches no manifest in the directory and no PAL in the lock",
-                hint=f"did you mean --target {close[0]}?"
-                if close
-                else "a target is a manifest key (its file stem) or a glob such as 'support-*'",
-            )
+    for pattern in patterns:
+        if pattern in keys or (globs and any(matches(key, (pattern,)) for key in keys)):
+            continue
+        close = difflib.get_close_matches(pattern, sorted(set(keys)), n=1)
+        what = "a manifest key (its file stem)" + (
+            " or a glob such as 'support-*'" if globs else ""
+        )
+        raise UsageError(
+            f"{option} {pattern} names no PAL of this plan",
+            hint=f"did you mean {option} {close[0]}?" if close else f"give {what}",
+        )
 
 
 def save_plan(plan: Plan, path: str, directory: str, targets: tuple[str, ...], prune: bool) -> None:
