@@ -99,8 +99,11 @@ class Lock:
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-def new_lock() -> Lock:
-    return Lock({}, secrets.token_hex(16))
+def new_lock(salt: str | None = None) -> Lock:
+    """The lock of a directory that has none yet. Its digest is the same on every run (the
+    digest of no file), so a plan saved before the first apply is not stale for want of a
+    lock; `salt` lets that apply use the salt the plan fingerprinted secrets with."""
+    return Lock({}, salt or secrets.token_hex(16), source_text="")
 
 
 def secret_fingerprint(salt: str, pointer: str, value: str) -> str:

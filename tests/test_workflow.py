@@ -274,6 +274,16 @@ def test_saved_plan_applies_exactly_and_refuses_when_stale(ws: Workspace) -> Non
     assert ws.emulator.store.user_pals()[0]["context"] == "v2"
 
 
+def test_a_plan_saved_before_the_first_apply_applies(ws: Workspace) -> None:
+    ws.copy_examples()  # secrets included: their fingerprints must match at apply time
+    assert ws.run("plan", "--out", "plan.json").code == 0
+    assert not (ws.pals / "palsync.lock").exists()
+    applied = ws.run("apply", "plan.json")
+    assert applied.code == 0, applied.err
+    assert_converged(ws)
+    assert "sk-acme-demo-secret" not in (ws.root / "plan.json").read_text()
+
+
 def test_maker_conflict_blocks_then_force_maker_overwrites(ws: Workspace) -> None:
     ws.write("a", pal_body(1))
     ws.write("b", pal_body(2))

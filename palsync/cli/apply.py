@@ -118,6 +118,8 @@ def command(
     with exclusive(path, directory):
         manifests, desired = load_desired(directory, targets)
         lock = lockfile.load(path)
+        if saved is not None and not path.exists() and saved.get("lock_salt"):
+            lock = lockfile.new_lock(str(saved["lock_salt"]))
         check_keys("--force-maker", force_maker, [d.key for d in desired], globs=False)
         with open_client(
             emulator=emulator,

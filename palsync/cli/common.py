@@ -283,6 +283,8 @@ def save_plan(plan: Plan, path: str, directory: str, targets: tuple[str, ...], p
         "dir": directory,
         "targets": list(targets),
         "prune": prune,
+        # the lock's salt (not a secret: the lock holds it too), for a first apply with no lock
+        "lock_salt": plan.lock_salt,
         **plan.to_dict(),
     }
     tmp = Path(path + ".tmp")
