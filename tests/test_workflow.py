@@ -278,6 +278,7 @@ def test_a_plan_saved_before_the_first_apply_applies(ws: Workspace) -> None:
     ws.copy_examples()  # secrets included: their fingerprints must match at apply time
     assert ws.run("plan", "--out", "plan.json").code == 0
     assert not (ws.pals / "palsync.lock").exists()
+    assert "carries its own --target" in ws.run("apply", "plan.json", "--target", "x").err
     applied = ws.run("apply", "plan.json")
     assert applied.code == 0, applied.err
     assert_converged(ws)

@@ -108,6 +108,11 @@ def command(
     from palsync import render
     from palsync.apply import Applier, LockWriter, Outcome
 
+    if planfile and (targets or prune):
+        raise UsageError(
+            "a saved plan carries its own --target and --prune; they cannot be given again",
+            hint=f"apply {planfile} as it is, or make a new plan with the options you want",
+        )
     saved = load_plan(planfile) if planfile else None
     if saved is not None:
         directory = saved.get("dir", directory)
