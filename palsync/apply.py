@@ -18,7 +18,7 @@ from typing import Any
 
 from palsync import lock as lockfile
 from palsync.canonical import desired_form, fingerprint, live_form, normalise_live
-from palsync.errors import ApiError, MakerConflict, OutcomeUnknown
+from palsync.errors import ApiError, Interrupted, MakerConflict, OutcomeUnknown
 from palsync.lock import Lock, LockEntry
 from palsync.plan import Change, Desired, Plan, build
 
@@ -90,6 +90,7 @@ class Applier:
         self.force_maker = set(force_maker)
         self.progress = progress
         self._stop = threading.Event()
+        self._stop_reason = "not attempted (--on-error abort)"
 
     # ------------------------------------------------------------------ driver
 
@@ -116,10 +117,23 @@ class Applier:
             ("adopt", self._update),
             ("delete", self._delete),
         ]
-        with ThreadPoolExecutor(self.parallelism, thread_name_prefix="apply") as pool:
+        pool = ThreadPoolExecutor(self.parallelism, thread_name_prefix="apply")
+        try:
             for action, step in phases:
                 batch = [c for c in self.plan.changes if c.action == action]
                 outcomes += list(pool.map(lambda c, step=step: self._guard(c, step), batch))
+        except KeyboardInterrupt:
+            # like Terraform: start nothing new, let what is in flight finish (and reach the
+            # lock); a second Ctrl-C stops waiting (the lock's intents still keep it safe)
+            self._stop.set()
+            self._stop_reason = "not attempted (interrupted)"
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise Interrupted(
+                "interrupted: no operation was started after Ctrl-C, those in flight finished "
+                "and every completed one is in the lock",
+                hint="run the same apply again to finish; it converges without duplicates",
+            ) from None
+        pool.shutdown(wait=True)
         changed = [o for o in outcomes if o.result == "ok" and o.action != "delete" and o.pal_id]
         return self._verify(outcomes, changed)
 
@@ -138,7 +152,7 @@ class Applier:
                     change.action,
                     change.pal_id,
                     "skipped",
-                    "not attempted (--on-error abort)",
+                    self._stop_reason,
                 )
             )
         try:

@@ -72,6 +72,12 @@ class ManifestError(PalsyncError):
     """Manifests are invalid; `problems` lists every finding."""
 
 
+class Interrupted(PalsyncError):
+    """Ctrl-C (SIGINT) during apply: nothing new was started, what was in flight finished."""
+
+    exit_code = 130
+
+
 class LockError(PalsyncError):
     """palsync.lock is corrupt, foreign, or held by another apply."""
 

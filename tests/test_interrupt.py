@@ -159,3 +159,50 @@ def test_two_applies_at_once_never_corrupt_the_lock(tmp_path: Path, api_key: str
         assert len(entries) == 40
         names = [p["pal_name"] for p in emu.store.user_pals()]
         assert len(names) == len(set(names)) == 40
+
+
+def test_ctrl_c_starts_nothing_new_and_records_what_finished(tmp_path: Path, api_key: str) -> None:
+    pals = tmp_path / "pals"
+    pals.mkdir()
+    for i in range(40):
+        (pals / f"p{i:02d}.yaml").write_text(yaml.safe_dump(pal_body(i)), encoding="utf-8")
+    with Emulator(api_key=api_key, latency=0.05) as emu:
+        env = {
+            **os.environ,
+            "TAVUS_API_URL": emu.url,
+            "TAVUS_API_KEY": api_key,
+            "PALSYNC_BACKOFF_BASE": "0.001",
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "palsync", "apply", "--auto-approve", "--parallelism", "2"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 30
+        while len(emu.store.user_pals()) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
+        assert "interrupted: no operation was started after Ctrl-C" in err
+        assert "Traceback" not in err
+        created = {p["pal_id"] for p in emu.store.user_pals()}
+        time.sleep(0.3)
+        assert {p["pal_id"] for p in emu.store.user_pals()} == created, "nothing runs on"
+        assert 4 <= len(created) < 40, "it stopped early"
+        entries = json.loads((pals / "palsync.lock").read_text())["pals"]
+        assert {e["pal_id"] for e in entries.values()} == created
+        rerun = subprocess.run(
+            [sys.executable, "-m", "palsync", "apply", "--auto-approve"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert rerun.returncode == 0, rerun.stderr
+        names = [p["pal_name"] for p in emu.store.user_pals()]
+        assert len(names) == len(set(names)) == 40
