@@ -218,12 +218,18 @@ class TavusClient:
             wait = self._delay(attempt, response)
             if attempt > self.max_retries or not self._spend(wait):
                 code = response.status_code if response is not None else None
+                unreachable = failure.startswith("connection failed")
+                url = self._http.base_url  # without any user:password@ part
+                where = f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
                 raise ApiError(
                     method,
                     path,
                     code,
                     f"gave up after {attempt} attempts: {failure}",
-                    hint="the API is rate limiting or unavailable; rerun later (a rerun converges)",
+                    hint=f"cannot connect to {where}; check TAVUS_API_URL and the "
+                    "network (a rerun converges)"
+                    if unreachable
+                    else "the API is rate limiting or unavailable; rerun later (a rerun converges)",
                 )
             self._say(f"  retrying in {wait:.2f}s (attempt {attempt + 1})")
             time.sleep(wait)
@@ -235,6 +241,16 @@ class TavusClient:
             return MakerConflict(method, path, status, detail, body=body)
         if status == 404 or (status == 400 and "invalid" in detail.lower() and "_id" in detail):
             return NotFound(method, path, status, detail, body=body)
+        if status in (401, 403):
+            return ApiError(
+                method,
+                path,
+                status,
+                detail,
+                body=body,
+                hint="the API key was refused: check TAVUS_API_KEY (or --api-key-file) and that "
+                "it belongs to this account",
+            )
         return ApiError(method, path, status, detail, body=body)
 
     # ------------------------------------------------------------------ concurrency

@@ -114,6 +114,21 @@ def test_gives_up_with_a_clear_message_when_the_budget_is_spent() -> None:
     assert "gave up after 4 attempts" in info.value.message
 
 
+def test_a_refused_key_and_an_unreachable_api_each_say_what_to_check() -> None:
+    refused = fake(lambda r: httpx.Response(401, json={"message": "Invalid access token"}))
+    with refused, pytest.raises(ApiError) as info:
+        refused.list_faces()
+    assert info.value.status == 401 and "check TAVUS_API_KEY" in info.value.hint
+
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    unreachable = fake(down, max_retries=1)
+    with unreachable, pytest.raises(ApiError) as info:
+        unreachable.list_faces()
+    assert "cannot connect to https://api.test; check TAVUS_API_URL" in info.value.hint
+
+
 def test_create_is_never_blindly_retried_after_a_5xx() -> None:
     calls: list[int] = []
 
