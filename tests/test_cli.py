@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from palsync.cli import COMMANDS, main
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -70,3 +74,15 @@ def test_help_imports_no_command_module() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip().splitlines()[-1] == "HEAVY="
+
+
+def test_schema_prints_and_writes_the_shipped_schema(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shipped = (ROOT / "schemas" / "pal.schema.json").read_text(encoding="utf-8")
+    code, out, _ = run_main(["schema"], capsys)
+    assert code == 0 and out == shipped
+    target = tmp_path / "schemas" / "pal.schema.json"
+    code, _, err = run_main(["schema", "--out", str(target)], capsys)
+    assert code == 0 and target.read_text(encoding="utf-8") == shipped
+    assert json.loads(shipped)["$schema"].endswith("2020-12/schema")

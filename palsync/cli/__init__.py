@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "apply": ("palsync.cli.apply", "Make the live account match the manifests."),
     "import": ("palsync.cli.import_", "Write manifests for existing live PALs and lock them."),
     "emulator": ("palsync.cli.emulator", "Serve a local, faithful Tavus API on loopback."),
+    "schema": ("palsync.cli.schema", "Print the manifest JSON Schema (for editors)."),
 }
 FORMATS = ("text", "json", "github")
 
