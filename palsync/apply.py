@@ -50,9 +50,12 @@ class LockWriter:
     def current(self) -> Lock:
         return self._lock
 
-    def set(self, key: str, entry: LockEntry | None) -> None:
+    def set(self, key: str, entry: LockEntry | None, *, drop: str | None = None) -> None:
+        """Record `entry` under `key` (None: remove it), and remove `drop` in the same write
+        (a renamed manifest's old key: never two keys owning one PAL, even after a crash)."""
         with self._mutex:
-            self._lock = self._lock.with_entry(key, entry) if entry else self._lock.without(key)
+            lock = self._lock.with_entry(key, entry) if entry else self._lock.without(key)
+            self._lock = lock.without(drop) if drop else lock
             lockfile.save(self._lock, self._path)
 
 
@@ -256,10 +259,12 @@ class Applier:
                     )
                 current = fresh
                 continue
-            self.writer.set(change.key, _entry(change, change.pal_id))
+            self.writer.set(change.key, _entry(change, change.pal_id), drop=change.moved_from)
             verb = "adopted" if change.action == "adopt" else "updated"
             if not current.ops and not current.conferencing_ops:
                 verb = "adopted" if change.action == "adopt" else "already up to date"
+            if change.moved_from:
+                verb += f" (moved from {change.moved_from})"
             return Outcome(
                 change.key, change.action, change.pal_id, "ok", "; ".join([verb, *notes])
             )

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from palsync import __version__
@@ -91,6 +91,8 @@ class Change:
     warnings: tuple[str, ...] = ()
     protected: bool = False
     path: str = ""
+    #: the lock key this PAL was recorded under before its manifest was renamed
+    moved_from: str | None = None
 
     @property
     def is_change(self) -> bool:
@@ -175,6 +177,7 @@ def change_to_dict(c: Change) -> dict[str, Any]:
         "conferencing_ops": redact_ops(c.conferencing_ops),
         "reasons": list(c.reasons),
         "warnings": list(c.warnings),
+        "moved_from": c.moved_from,
         "live_hash": c.live_hash,
         "fingerprint": c.fingerprint,
         "secret_fingerprints": dict(c.secret_fingerprints),
@@ -204,22 +207,39 @@ def build(
     prune: bool = False,
     manifest_digests: Sequence[tuple[str, str]] = (),
     prepared: Mapping[str, Prepared] | None = None,
+    manifest_keys: Collection[str] | None = None,
 ) -> Plan:
-    """The plan; `prepared` (by key) is the desired side computed ahead, else computed here."""
+    """The plan; `prepared` (by key) is the desired side computed ahead, else computed here.
+    `manifest_keys`: every manifest of the directory, when `desired` holds only the targeted."""
     live_by_id = {p["pal_id"]: p for p in live if p.get("pal_id")}
     claimed: dict[str, str] = lock.claimed_ids()
     for d in desired:
         if d.pal_id:
             claimed.setdefault(d.pal_id, d.key)
     keys = {d.key for d in desired}
+    moves = _moves(desired, live_by_id, lock, set(manifest_keys or ()) | keys, claimed)
     changes: list[Change] = []
     warnings: list[str] = []
     for d in desired:
         if matches(d.key, targets):
             prep = prepared[d.key] if prepared is not None else prepare(d, lock.salt)
-            changes.append(_plan_one(d, prep, live_by_id, lock, refs, claimed))
+            old = moves.get(d.key)
+            if old is None:
+                changes.append(_plan_one(d, prep, live_by_id, lock, refs, claimed))
+                continue
+            view = lock.with_entry(d.key, lock.entries[old])
+            moved = _plan_one(d, prep, live_by_id, view, refs, claimed)
+            changes.append(
+                replace(
+                    moved,
+                    action="adopt" if moved.action == "noop" else moved.action,
+                    direction=moved.direction or "local",
+                    moved_from=old,
+                )
+            )
+    moved_keys = set(moves.values())
     for key, entry in sorted(lock.entries.items()):
-        if key in keys or not matches(key, targets) or entry.pal_id is None:
+        if key in keys or key in moved_keys or not matches(key, targets) or entry.pal_id is None:
             continue
         pal = live_by_id.get(entry.pal_id)
         if not prune:
@@ -232,6 +252,38 @@ def build(
     return Plan(
         tuple(changes), tuple(warnings), manifests_hash(manifest_digests), lock.digest(), lock.salt
     )
+
+
+def _moves(
+    desired: Sequence[Desired],
+    live_by_id: Mapping[str, Mapping[str, Any]],
+    lock: Lock,
+    manifest_keys: set[str],
+    claimed: Mapping[str, str],
+) -> dict[str, str]:
+    """new key → old key, for manifests renamed since the last apply: a manifest with no lock
+    entry and no pin whose `pal_name` is that of the live PAL of exactly one lock entry whose
+    manifest is gone. Without this a renamed file would create a second PAL of the same name
+    (and `--prune` would then delete the first)."""
+    pinned = {d.pal_id for d in desired if d.pal_id}
+    orphans: dict[str, list[str]] = {}
+    for key, entry in lock.entries.items():
+        pal = live_by_id.get(entry.pal_id or "")
+        if key in manifest_keys or pal is None or entry.pal_id in pinned:
+            continue
+        if claimed.get(str(entry.pal_id)) != key:
+            continue
+        orphans.setdefault(str(pal.get("pal_name")), []).append(key)
+    if not orphans:
+        return {}
+    moves = {}
+    for d in desired:
+        name = d.body.get("pal_name")
+        if d.pal_id or lock.get(d.key) is not None or not isinstance(name, str):
+            continue
+        if len(orphans.get(name, ())) == 1:
+            moves[d.key] = orphans[name][0]
+    return moves
 
 
 def _plan_delete(key: str, entry: LockEntry, pal: Mapping[str, Any] | None) -> Change:

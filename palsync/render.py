@@ -71,7 +71,8 @@ def summary_line(c: Change) -> str:
     ident = f" ({c.pal_id})" if c.pal_id else ""
     direction = f" [{c.direction}]" if c.direction and c.action != "noop" else ""
     name = f" {c.pal_name!r}" if c.pal_name else ""
-    return f"{SYMBOLS[c.action]} {c.action:<7} {c.key}{name}{ident}{direction}"
+    moved = f" (moved from {c.moved_from})" if c.moved_from else ""
+    return f"{SYMBOLS[c.action]} {c.action:<7} {c.key}{name}{ident}{direction}{moved}"
 
 
 def plan_text(plan: Plan, *, colour: bool = False, show_noop: bool = False) -> str:

@@ -255,6 +255,35 @@ def test_pin_wins_and_a_claimed_pal_is_not_adopted() -> None:
     assert (by_key["b"].action, by_key["b"].pal_id) == ("adopt", "p000000000a1")
 
 
+def test_a_renamed_manifest_keeps_its_pal_and_the_old_key_is_never_pruned() -> None:
+    before = want("interviewer", "Alpha", context="v1")
+    lock = LOCK.with_entry("interviewer", entry_for(before, "p000000000a1", LOCK))
+    live = [pal("p000000000a1", "Alpha", context="v1")]
+    renamed = want("tech-interviewer", "Alpha", context="v1")
+    plan = build([renamed], live, lock, prune=True)
+    (change,) = plan.changes
+    assert (change.action, change.pal_id, change.moved_from) == (
+        "adopt",
+        "p000000000a1",
+        "interviewer",
+    )
+    assert change.ops == () and not plan.warnings
+    assert "(moved from interviewer)" in render.plan_text(plan)
+    edited = build([want("tech-interviewer", "Alpha", context="v2")], live, lock).changes[0]
+    assert (edited.action, edited.direction, edited.moved_from) == (
+        "update",
+        "local",
+        "interviewer",
+    )
+    assert edited.ops == ({"op": "replace", "path": "/context", "value": "v2"},)
+    # the old manifest still there (only untargeted), or the PAL pinned elsewhere: no move
+    kept = build([renamed], live, lock, manifest_keys=["interviewer", "tech-interviewer"])
+    assert kept.changes[0].action == "create" and kept.changes[0].moved_from is None
+    pinned = want("other", "Other", pin="p000000000a1")
+    by_key = {c.key: c for c in build([renamed, pinned], live, lock).changes}
+    assert by_key["tech-interviewer"].moved_from is None
+
+
 def test_locked_pal_deleted_by_hand_is_created_again_with_a_warning() -> None:
     d = want("a", "Alpha")
     lock = LOCK.with_entry("a", entry_for(d, "p0000000dead", LOCK))

@@ -218,6 +218,21 @@ def test_unset_variable_is_an_error_naming_file_and_line(
     assert ws.emulator.request_counts() == {}
 
 
+def test_renaming_a_manifest_moves_its_pal_instead_of_creating_another(ws: Workspace) -> None:
+    ws.copy_examples()
+    assert ws.run("apply", "--auto-approve").code == 0
+    before = ws.names()
+    (ws.pals / "interviewer.yaml").rename(ws.pals / "tech-interviewer.yaml")
+    plan = ws.run("plan", "--prune")
+    assert "> adopt   tech-interviewer" in plan.out and "(moved from interviewer)" in plan.out
+    assert "delete" not in plan.out
+    applied = ws.run("apply", "--auto-approve", "--prune")
+    assert applied.code == 0, applied.out + applied.err
+    assert ws.names() == before, "no second PAL, none deleted"
+    assert "interviewer" not in ws.lock()["pals"] and "tech-interviewer" in ws.lock()["pals"]
+    assert_converged(ws)
+
+
 def test_a_target_that_names_nothing_is_refused_before_any_request(ws: Workspace) -> None:
     ws.write("support-agent", pal_body(1))
     ws.write("gone", pal_body(2))

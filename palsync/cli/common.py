@@ -253,6 +253,7 @@ def make_plan(
         prune=prune,
         manifest_digests=digests,
         prepared=prepared,
+        manifest_keys=[m.key for m in manifests],
     )
     return plan, live
 
