@@ -37,6 +37,28 @@ def start_apply(root: Path, url: str, key: str) -> subprocess.Popen[bytes]:
     )
 
 
+def palsync(
+    root: Path, env: dict[str, str], *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m palsync ARGS` in `root` to the end."""
+    return subprocess.run(
+        [sys.executable, "-m", "palsync", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def write_pals(root: Path, count: int) -> Path:
+    pals = root / "pals"
+    pals.mkdir()
+    for i in range(count):
+        (pals / f"p{i:02d}.yaml").write_text(yaml.safe_dump(pal_body(i)), encoding="utf-8")
+    return pals
+
+
 @pytest.mark.slow
 def test_kill_9_at_twenty_points_always_converges(tmp_path: Path, api_key: str) -> None:
     pals = tmp_path / "pals"
@@ -105,13 +127,8 @@ def test_faults_at_scale_1000_pals_converge_without_duplicates(
         }
         codes = []
         for _ in range(5):
-            proc = subprocess.run(
-                [sys.executable, "-m", "palsync", "apply", "--auto-approve", "--parallelism", "8"],
-                cwd=tmp_path,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=300,
+            proc = palsync(
+                tmp_path, env, "apply", "--auto-approve", "--parallelism", "8", timeout=300
             )
             codes.append(proc.returncode)
             assert "Traceback" not in proc.stderr
@@ -122,36 +139,19 @@ def test_faults_at_scale_1000_pals_converge_without_duplicates(
         assert len(names) == 1000 and len(set(names)) == 1000
         assert sum(rule.fired for rule in emu.faults.rules) > 20, "faults were injected"
         emu.faults.clear()
-        plan = subprocess.run(
-            [sys.executable, "-m", "palsync", "plan", "--detailed-exitcode"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        plan = palsync(tmp_path, env, "plan", "--detailed-exitcode", timeout=120)
         assert plan.returncode == 0, plan.stdout[-2000:]
 
 
 def test_two_applies_at_once_never_corrupt_the_lock(tmp_path: Path, api_key: str) -> None:
-    pals = tmp_path / "pals"
-    pals.mkdir()
-    for i in range(40):
-        (pals / f"p{i:02d}.yaml").write_text(yaml.safe_dump(pal_body(i)), encoding="utf-8")
+    pals = write_pals(tmp_path, 40)
     with Emulator(api_key=api_key, latency=0.05) as emu:
         first = start_apply(tmp_path, emu.url, api_key)
         deadline = time.monotonic() + 30
         while not emu.store.user_pals() and time.monotonic() < deadline:
             time.sleep(0.02)  # the first apply is writing now
         env = {**os.environ, "TAVUS_API_URL": emu.url, "TAVUS_API_KEY": api_key}
-        second = subprocess.run(
-            [sys.executable, "-m", "palsync", "apply", "--auto-approve"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        second = palsync(tmp_path, env, "apply", "--auto-approve")
         assert first.wait(timeout=60) == 0
         assert second.returncode == 1
         assert "another pal-sync apply or import is running" in second.stderr
@@ -162,10 +162,7 @@ def test_two_applies_at_once_never_corrupt_the_lock(tmp_path: Path, api_key: str
 
 
 def test_ctrl_c_starts_nothing_new_and_records_what_finished(tmp_path: Path, api_key: str) -> None:
-    pals = tmp_path / "pals"
-    pals.mkdir()
-    for i in range(40):
-        (pals / f"p{i:02d}.yaml").write_text(yaml.safe_dump(pal_body(i)), encoding="utf-8")
+    pals = write_pals(tmp_path, 40)
     with Emulator(api_key=api_key, latency=0.05) as emu:
         env = {
             **os.environ,
@@ -195,14 +192,7 @@ def test_ctrl_c_starts_nothing_new_and_records_what_finished(tmp_path: Path, api
         assert 4 <= len(created) < 40, "it stopped early"
         entries = json.loads((pals / "palsync.lock").read_text())["pals"]
         assert {e["pal_id"] for e in entries.values()} == created
-        rerun = subprocess.run(
-            [sys.executable, "-m", "palsync", "apply", "--auto-approve"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        rerun = palsync(tmp_path, env, "apply", "--auto-approve")
         assert rerun.returncode == 0, rerun.stderr
         names = [p["pal_name"] for p in emu.store.user_pals()]
         assert len(names) == len(set(names)) == 40
