@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from palsync.errors import ApiError, MakerConflict, NotFound, OutcomeUnknown, UsageError
-from palsync.fields import is_user_pal
+from palsync.fields import is_lease_pal, is_user_pal
 
 DEFAULT_URL = "https://tavusapi.com"
 PAGE_SIZE = 100
@@ -315,8 +315,9 @@ class TavusClient:
 
     # ------------------------------------------------------------------ PALs
 
-    def list_pals(self, expected: int = 0) -> list[dict[str, Any]]:
-        """Every live user PAL, full objects (stock and template PALs filtered out).
+    def list_pals(self, expected: int = 0, *, with_lease: bool = False) -> list[dict[str, Any]]:
+        """Every live user PAL, full objects (stock and template PALs filtered out, and the PAL
+        that holds pal-sync's own lease unless `with_lease`).
 
         `expected`: how many the caller believes exist (one round trip when right)."""
         raw, total = self._paged("/v2/pals", {"pal_type": "user"}, expected=expected)
@@ -325,7 +326,7 @@ class TavusClient:
             # pages overlapped or fell short: the page base may be 0 on this server
             extra, _ = self._paged("/v2/pals", {"pal_type": "user"}, first_page=0)
             pals = self._dedupe(pals + extra, "pal_id")
-        return [p for p in pals if is_user_pal(p)]
+        return [p for p in pals if is_user_pal(p) and (with_lease or not is_lease_pal(p))]
 
     def get_pal(self, pal_id: str) -> dict[str, Any] | None:
         try:

@@ -78,6 +78,22 @@ def is_secret_pointer(pointer: str) -> bool:
     return bool(leaf) and parent in SECRET_PARENTS
 
 
+#: The account-level apply lease (DESIGN 14) lives in a PAL of its own, named so in the dashboard,
+#: that no conversation uses; its `context` holds the lease as JSON starting with this marker.
+LEASE_PAL_NAME = "pal-sync apply lease (do not use or delete)"
+LEASE_MARKER = '{"pal-sync-lease"'
+
+
+def is_lease_pal(pal: dict) -> bool:
+    """The PAL that holds pal-sync's account lease: never planned, imported, adopted or pruned."""
+    context = pal.get("context")
+    return (
+        pal.get("pal_name", pal.get("persona_name")) == LEASE_PAL_NAME
+        and isinstance(context, str)
+        and context.startswith(LEASE_MARKER)
+    )
+
+
 def is_user_pal(pal: dict) -> bool:
     """Only `user` PALs that are not templates or stock ids are ever managed."""
     kind = pal.get("pal_type", pal.get("persona_type", "user"))
