@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from palsync.canonical import MISSING, lookup
-from palsync.fields import CONFERENCING_PREFIX, join_pointer, split_pointer
+from palsync.fields import CONFERENCING_PREFIX, is_secret_pointer, join_pointer, split_pointer
 
 
 @dataclass(frozen=True)
@@ -137,3 +137,44 @@ def patch_ops(
     _apply(conf_scratch, conf)
     conf += _ops_for(conf_scratch, conf_sets)
     return main, conf
+
+
+def _holds_secret(pointer: str, value: Any) -> bool:
+    """True when `pointer` or anything under it is write-only (the server shows it masked, so a
+    `test` of it would compare the mask with the real value and always fail)."""
+    if is_secret_pointer(pointer):
+        return True
+    if isinstance(value, dict):
+        return any(
+            _holds_secret(f"{pointer}/{escape}", v)
+            for escape, v in (
+                (k.replace("~", "~0").replace("/", "~1"), v) for k, v in value.items()
+            )
+        )
+    return False
+
+
+def guard_ops(seen: Mapping[str, Any], ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`ops` preceded by RFC 6902 `test` ops for the values the plan saw (DESIGN 14): an edit
+    made outside pal-sync between plan and apply at a path the patch changes makes the whole
+    patch fail atomically instead of being overwritten.
+
+    `seen` is the live document exactly as the server returned it (paths as the server spells
+    them). A `replace` or `remove` tests its own path; an `add` of an absent member tests its
+    parent object (RFC 6902 cannot test absence), except the document root. Values holding a
+    secret are never tested (they are read back masked), nor paths the server shows under
+    another spelling (absent from `seen`)."""
+    tests: list[dict[str, Any]] = []
+    tested: set[str] = set()
+    for op in ops:
+        pointer = op["path"]
+        if op["op"] == "add":
+            pointer = join_pointer(split_pointer(pointer)[:-1])
+            if not pointer:
+                continue
+        value = lookup(seen, pointer)
+        if value is MISSING or pointer in tested or _holds_secret(pointer, value):
+            continue
+        tested.add(pointer)
+        tests.append({"op": "test", "path": pointer, "value": copy.deepcopy(value)})
+    return tests + ops if ops else ops

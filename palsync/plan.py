@@ -25,7 +25,7 @@ from palsync.canonical import (
     normalise_live,
     project_live,
 )
-from palsync.diff import FieldChange, field_changes, patch_ops
+from palsync.diff import FieldChange, field_changes, guard_ops, patch_ops
 from palsync.fields import is_secret_pointer
 from palsync.lock import Lock, LockEntry, secret_fingerprint
 
@@ -453,6 +453,7 @@ def _plan_one(
     removals = [f.path for f in fields if f.removed]
     removals += [p for p in old_secrets if p not in secrets and lookup(live, p) is not MISSING]
     ops, conf_ops = patch_ops(live, sets, removals) if sets or removals else ([], [])
+    ops, conf_ops = guard_ops(pal, ops), guard_ops(pal, conf_ops)
 
     direction: str | None = "local"
     if owned and entry:

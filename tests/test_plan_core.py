@@ -275,7 +275,10 @@ def test_a_renamed_manifest_keeps_its_pal_and_the_old_key_is_never_pruned() -> N
         "local",
         "interviewer",
     )
-    assert edited.ops == ({"op": "replace", "path": "/context", "value": "v2"},)
+    assert edited.ops == (
+        {"op": "test", "path": "/context", "value": "v1"},
+        {"op": "replace", "path": "/context", "value": "v2"},
+    )
     # the old manifest still there (only untargeted), or the PAL pinned elsewhere: no move
     kept = build([renamed], live, lock, manifest_keys=["interviewer", "tech-interviewer"])
     assert kept.changes[0].action == "create" and kept.changes[0].moved_from is None
@@ -310,7 +313,10 @@ def test_a_field_removed_from_the_manifest_is_removed_live() -> None:
     change = build(
         [want("a", "Alpha")], [pal("p000000000a1", "Alpha", context="bye")], lock
     ).changes[0]
-    assert change.ops == ({"op": "remove", "path": "/context"},)
+    assert change.ops == (
+        {"op": "test", "path": "/context", "value": "bye"},
+        {"op": "remove", "path": "/context"},
+    )
 
 
 def test_secrets_sent_only_when_their_fingerprint_changes() -> None:
@@ -326,6 +332,7 @@ def test_secrets_sent_only_when_their_fingerprint_changes() -> None:
     assert build([d], live, lock).changes[0].action == "noop"
     rotated = want("a", "Alpha", layers={"llm": {"model": "m", "api_key": "sk-2"}})
     change = build([rotated], live, lock).changes[0]
+    # a secret is never tested: the server shows it masked
     assert change.ops == ({"op": "replace", "path": "/layers/llm/api_key", "value": "sk-2"},)
     assert "sk-2" not in json.dumps(change_dict(change.key, build([rotated], live, lock)))
 

@@ -178,6 +178,9 @@ def test_changes_are_minimal_patches_and_removed_fields_go(ws: Workspace) -> Non
     change = json.loads(plan.out)["changes"][0]
     assert change["action"] == "update" and change["direction"] == "local"
     assert change["ops"] == [
+        # what the plan saw, tested first: a dashboard edit in between fails the patch whole
+        {"op": "test", "path": "/context", "value": "first"},
+        {"op": "test", "path": "/layers/llm/model", "value": "tavus-gpt-oss"},
         {"op": "remove", "path": "/context"},
         {"op": "replace", "path": "/layers/llm/model", "value": "tavus-glm-4.7"},
     ]
