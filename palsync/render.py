@@ -10,6 +10,7 @@ from palsync.canonical import MISSING
 from palsync.diff import FieldChange
 from palsync.manifest import dotted
 from palsync.plan import SENSITIVE, Change, Plan
+from palsync.textsafe import fence_for, html_text, md_inline, visible
 
 SYMBOLS = {"create": "+", "update": "~", "adopt": ">", "delete": "-", "noop": " ", "blocked": "!"}
 COLOURS = {
@@ -84,7 +85,7 @@ def plan_text(plan: Plan, *, colour: bool = False, show_noop: bool = False) -> s
     lines: list[str] = []
     shown = [c for c in plan.changes if show_noop or c.action != "noop" or c.warnings]
     for c in shown:
-        lines.append(paint(summary_line(c), c.action))
+        lines.append(paint(visible(summary_line(c)), c.action))
     if shown:
         lines.append("")
     for c in shown:
@@ -98,10 +99,10 @@ def plan_text(plan: Plan, *, colour: bool = False, show_noop: bool = False) -> s
             for f in c.fields:
                 details.extend(field_lines(f))
         if details:
-            lines.append(paint(summary_line(c), c.action))
-            lines.extend(details)
+            lines.append(paint(visible(summary_line(c)), c.action))
+            lines.extend(visible(line) for line in details)
     for warning in plan.warnings:
-        lines.append(f"warning: {warning}")
+        lines.append(visible(f"warning: {warning}"))
     counts = plan.summary()
     parts = [f"{counts[a]} to {a}" for a in ("create", "update", "adopt", "delete") if counts[a]]
     if counts["blocked"]:
@@ -117,10 +118,6 @@ def plan_json(plan: Plan) -> str:
     return json.dumps(plan.to_dict(), indent=2, ensure_ascii=False) + "\n"
 
 
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def plan_markdown(plan: Plan) -> str:
     """A PR comment: summary table first, one collapsible block per changed PAL, trimmed."""
     counts = plan.summary()
@@ -133,14 +130,17 @@ def plan_markdown(plan: Plan) -> str:
     for c in plan.changes:
         if c.action == "noop" and not c.warnings:
             continue
-        title = _md_cell(summary_line(c).strip())
+        # untrusted text (names, keys, values, reasons) never reaches Markdown or HTML raw:
+        # the title is escaped HTML, the body sits in a fence longer than any backtick run
+        title = html_text(summary_line(c).strip())
         body = [*(f"! {r}" for r in c.reasons), *(f"warning: {w}" for w in c.warnings)]
         for f in c.fields:
             body.extend(
                 line.strip() if not line.startswith("          ") else line[6:]
                 for line in field_lines(f)
             )
-        fence = "```" if not any("```" in line for line in body) else "~~~~"
+        body = [visible(line) for text in body for line in text.splitlines() or [""]]
+        fence = fence_for(body)
         blocks.append(
             "\n".join(
                 [
@@ -157,7 +157,7 @@ def plan_markdown(plan: Plan) -> str:
             )
         )
     for warning in plan.warnings:
-        blocks.append(f"> warning: {_md_cell(warning)}\n")
+        blocks.append(f"> warning: {md_inline(warning)}\n")
     out = "\n".join(head) + "\n"
     for i, block in enumerate(blocks):
         if len(out) + len(block) > MARKDOWN_LIMIT - 200:
@@ -173,7 +173,7 @@ def plan_markdown(plan: Plan) -> str:
 def outcomes_text(rows: list[tuple[str, str, str, str, str]]) -> str:
     """The per-PAL result table at the end of an apply: key, action, pal_id, result, message."""
     header = ("KEY", "ACTION", "PAL ID", "RESULT", "MESSAGE")
-    table = [header, *rows]
+    table = [header, *(tuple(visible(cell, keep="") for cell in row) for row in rows)]
     widths = [max(len(r[i]) for r in table) for i in range(4)]
     lines = []
     for r in table:

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 
 from palsync.errors import Problem
+from palsync.textsafe import visible
 
 FORMATS = ("text", "json", "github")
 
@@ -25,7 +26,7 @@ def summary(problems: Sequence[Problem], files: int) -> str:
 
 
 def text_line(p: Problem) -> str:
-    return f"{p.location}: {p.severity}: {p.message}"
+    return visible(f"{p.location}: {p.severity}: {p.message}")
 
 
 def render_text(problems: Sequence[Problem]) -> str:
@@ -56,7 +57,7 @@ def render_json(problems: Sequence[Problem], files: int) -> str:
 
 
 def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return visible(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _escape_property(text: str) -> str:

@@ -8,6 +8,7 @@ across files. Offline: no network, no credentials.
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,8 @@ from palsync.fields import (
     split_pointer,
 )
 from palsync.manifest import Manifest, dotted, load_paths, references
+from palsync.textsafe import BIDI_CONTROLS as BIDI
+from palsync.textsafe import suspicious, visible
 
 if TYPE_CHECKING:
     from palsync.cache import ManifestCache
@@ -173,6 +176,7 @@ def semantic_problems(m: Manifest, env: Mapping[str, str]) -> list[Problem]:
         )
 
     problems.extend(_reference_problems(m, env))
+    problems.extend(_hidden_text_problems(m))
     return problems
 
 
@@ -291,16 +295,75 @@ def _duplicate_names(manifests: Sequence[Manifest]) -> list[Problem]:
         name = m.body.get("pal_name")
         if not isinstance(name, str) or not name:
             continue
-        if name in first:
+        same = unicodedata.normalize("NFC", name)  # NFC and NFD spellings look identical
+        if same in first:
             problems.append(
                 _error(
                     m,
                     "/pal_name",
-                    f"pal_name: {name!r} is also used by "
-                    f"{first[name].path}; names must be unique to tell PALs apart",
+                    f"pal_name: {visible(repr(name))} is also used by "
+                    f"{first[same].path}; names must be unique to tell PALs apart"
+                    + (
+                        ""
+                        if first[same].body.get("pal_name") == name
+                        else " (same text, different Unicode normalisation)"
+                    ),
                     "duplicate-name",
                 )
             )
         else:
-            first[name] = m
+            first[same] = m
+    return problems
+
+
+def _hidden_text_problems(m: Manifest) -> list[Problem]:
+    """Warnings for text that does not read as it is: bidi controls and invisible characters
+    in `pal_name` or in any key, bidi controls anywhere, and a `pal_name` not in NFC."""
+    problems: list[Problem] = []
+
+    def warn(pointer: str, what: str, chars: list[str]) -> None:
+        problems.append(
+            _warning(
+                m,
+                pointer,
+                f"{visible(dotted(pointer)) or '(document)'}: {what} contains invisible or "
+                f"direction-changing characters ({', '.join(chars)}); what reviewers see is "
+                "not what is stored. Remove them",
+                "hidden-characters",
+            )
+        )
+
+    def walk(value: Any, pointer: str) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                child = pointer + "/" + escape_pointer_token(str(k))
+                chars = [] if str(k).isascii() else suspicious(str(k))
+                if chars:
+                    warn(child, "the key", chars)
+                walk(v, child)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, f"{pointer}/{i}")
+        elif isinstance(value, str) and pointer != "/pal_name":
+            chars = [] if value.isascii() else suspicious(value, only=BIDI)
+            if chars:
+                warn(pointer, "the value", chars)
+
+    walk(m.raw, "")
+    name = m.raw.get("pal_name")
+    if isinstance(name, str):
+        chars = suspicious(name)
+        if chars:
+            warn("/pal_name", "the name", chars)
+        if unicodedata.normalize("NFC", name) != name:
+            problems.append(
+                _warning(
+                    m,
+                    "/pal_name",
+                    "pal_name: not in Unicode NFC form (it looks like its NFC spelling but "
+                    "compares differently, e.g. when a live PAL is adopted by name); retype it "
+                    "or normalise the file to NFC",
+                    "unicode-normalisation",
+                )
+            )
     return problems

@@ -1,0 +1,112 @@
+"""Hostile content (issue 10, items 13 and 14): names, values and server data that try to forge a
+plan comment, hide text, pass as another name, or escape the import directory."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from palsync import render
+from palsync.textsafe import fence_for, md_inline, visible
+from tests.workflow import FACE, Workspace, pal_body
+
+FORGE = "</code></summary></details>\n\n**No changes.**\n\n<details><summary><code>"
+
+
+def _fenced_blocks(markdown: str) -> list[tuple[str, list[str]]]:
+    """(fence, lines) of each fenced block, read the way CommonMark closes a backtick fence."""
+    blocks, lines, i = [], markdown.splitlines(), 0
+    while i < len(lines):
+        opening = re.match(r"^(`{3,})diff$", lines[i])
+        if not opening:
+            i += 1
+            continue
+        fence, inside, i = opening.group(1), [], i + 1
+        while i < len(lines) and not re.match(rf"^ {{0,3}}{fence}`*\s*$", lines[i]):
+            inside.append(lines[i])
+            i += 1
+        assert i < len(lines), "a code fence is never closed"
+        blocks.append((fence, inside))
+        i += 1
+    return blocks
+
+
+def test_a_pal_name_cannot_close_the_markdown_block_or_forge_no_changes(ws: Workspace) -> None:
+    ws.write("forger", pal_body(1, pal_name=FORGE, system_prompt="``` \n````\n</details>\nend"))
+    result = ws.run("plan", "--format", "markdown")
+    assert result.code == 0, result.err
+    md = result.out
+    # the only "No changes" would be the forged one: this plan has a create
+    assert "**No changes.**\n" not in md and "| create | 1 |" in md
+    # every <summary> line is one escaped HTML element: no tag of the name survives
+    summaries = [line for line in md.splitlines() if line.startswith("<summary>")]
+    assert summaries and all(
+        re.fullmatch(r"<summary><code>[^<>]*</code></summary>", s) for s in summaries
+    ), summaries
+    assert "&lt;/code&gt;&lt;/summary&gt;&lt;/details&gt;" in md
+    # the prompt's backtick runs and its </details> stay inside one fence longer than them
+    ((fence, inside),) = _fenced_blocks(md)
+    assert len(fence) > 4
+    assert "````" in "\n".join(inside) and "</details>" in "\n".join(inside)
+    outside = md.split(fence + "diff")[0] + md.split("\n" + fence + "\n")[-1]
+    assert [x for x in outside.splitlines() if "details>" in x] == ["<details>", "</details>"]
+
+
+def test_markdown_inline_text_and_fences_are_escaped() -> None:
+    hostile = "a | b\n**No changes.** <img src=x> [x](http://e) `code`"
+    cell = md_inline(hostile)
+    assert "\n" not in cell
+    # no unescaped Markdown/HTML punctuation is left: each is preceded by a backslash
+    assert not re.search(r"(?<!\\)[|*<>\[\]()`]", cell), cell
+    assert fence_for(["a ````` b", "``"]) == "``````" and fence_for(["none"]) == "```"
+
+
+BIDI_NAME = "Acme \u202eSupport\u200b"
+
+
+def test_bidi_and_zero_width_characters_are_shown_escaped_and_flagged(ws: Workspace) -> None:
+    path = ws.write("sneaky", pal_body(1, pal_name=BIDI_NAME, context="safe \u2067text\u2069"))
+    checked = ws.run("validate")
+    assert checked.code == 0, checked.out  # warnings, not errors
+    line = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if "pal_name" in t)
+    assert f"pals/sneaky.yaml:{line}:" in checked.out
+    assert "U+202E RIGHT-TO-LEFT OVERRIDE" in checked.out
+    assert "U+200B ZERO WIDTH SPACE" in checked.out
+    assert "U+2067 RIGHT-TO-LEFT ISOLATE" in checked.out  # a bidi control in any value
+    for fmt in ("text", "markdown"):
+        shown = ws.run("plan", "--format", fmt)
+        assert shown.code == 0, shown.err
+        assert "\\u202e" in shown.out and "\\u200b" in shown.out, shown.out
+        for raw in ("\u202e", "\u200b", "\u2067", "\u2069"):
+            assert raw not in shown.out + shown.err, (fmt, raw)
+    # machine output keeps the exact value
+    assert BIDI_NAME in ws.run("plan", "--format", "json").out
+
+
+def test_visible_escapes_controls_but_keeps_ordinary_text() -> None:
+    assert visible("Café — 日本語 ✓") == "Café — 日本語 ✓"
+    assert visible("a\u202eb\ufeffc\x1b[31m") == "a\\u202eb\\ufeffc\\u001b[31m"
+    assert visible("line\nnext") == "line\nnext"
+    assert render.outcomes_text([("k", "create", "p1", "failed", "x\u202ey\nz")]).count("\n") == 2
+
+
+def test_nfc_and_nfd_spellings_of_one_name_are_duplicates(ws: Workspace) -> None:
+    nfc = unicodedata.normalize("NFC", "Café Agent")
+    nfd = unicodedata.normalize("NFD", "Café Agent")
+    assert nfc != nfd
+    ws.write("a-composed", pal_body(1, pal_name=nfc))
+    ws.write("b-decomposed", pal_body(2, pal_name=nfd))
+    result = ws.run("validate")
+    assert result.code == 1
+    assert "pals/b-decomposed.yaml" in result.out
+    assert "also used by pals/a-composed.yaml" in result.out
+    assert "different Unicode normalisation" in result.out
+    assert "not in Unicode NFC form" in result.out  # the decomposed spelling is flagged too
+    (ws.pals / "b-decomposed.yaml").unlink()
+    assert ws.run("validate").code == 0
+
+
+def test_plain_names_get_no_hidden_character_warning(ws: Workspace) -> None:
+    ws.write("plain", pal_body(1, pal_name="Café 日本", default_face_id=FACE))
+    result = ws.run("validate")
+    assert result.code == 0 and "warning" not in result.out, result.out
