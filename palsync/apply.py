@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from palsync import lock as lockfile
-from palsync.canonical import desired_form, fingerprint, live_form, normalise_live
+from palsync.canonical import desired_form, fingerprint, live_form, lookup, normalise_live
 from palsync.errors import ApiError, Interrupted, MakerConflict, OutcomeUnknown
 from palsync.lock import Lock, LockEntry
 from palsync.plan import Change, Desired, Plan, build
@@ -30,12 +30,12 @@ class Outcome:
     key: str
     action: str
     pal_id: str | None
-    result: str  # ok | failed | blocked | skipped
+    result: str  # ok | failed | blocked | conflict | skipped
     message: str = ""
 
     @property
     def failed(self) -> bool:
-        return self.result in ("failed", "blocked")
+        return self.result in ("failed", "blocked", "conflict")
 
 
 class LockWriter:
@@ -259,6 +259,18 @@ class Applier:
                     )
                 current = fresh
                 continue
+            except ApiError as err:
+                edited = self._edited_since_plan(change.pal_id, current, err)
+                if edited is None:
+                    raise
+                return Outcome(
+                    change.key,
+                    change.action,
+                    change.pal_id,
+                    "conflict",
+                    f"edited outside pal-sync since it was planned ({edited}); the patch failed "
+                    "on its test ops and nothing of it was written; run plan again",
+                )
             self.writer.set(change.key, _entry(change, change.pal_id), drop=change.moved_from)
             verb = "adopted" if change.action == "adopt" else "updated"
             if not current.ops and not current.conferencing_ops:
@@ -275,6 +287,22 @@ class Applier:
             "failed",
             f"update outcome unknown after {ATTEMPTS} attempts; rerun to converge",
         )
+
+    def _edited_since_plan(self, pal_id: str, change: Change, err: ApiError) -> str | None:
+        """After a refused PATCH that carried `test` ops: the paths whose live value is no longer
+        the one the plan saw (a dashboard edit in between), or None when the refusal has another
+        cause (the error is then reported as it is)."""
+        refused_test = err.status in (400, 409, 412, 422)
+        if isinstance(err, MakerConflict | OutcomeUnknown) or not refused_test:
+            return None
+        tests = [op for op in (*change.ops, *change.conferencing_ops) if op["op"] == "test"]
+        if not tests:
+            return None
+        pal = self.client.get_pal(pal_id)
+        if pal is None:
+            return "deleted"
+        moved = [op["path"] for op in tests if lookup(pal, op["path"]) != op["value"]]
+        return ", ".join(moved) if moved else None
 
     def _replan(self, change: Change) -> Change | None:
         """After a lost PATCH response: read the PAL again and compute what is still missing."""

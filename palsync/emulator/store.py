@@ -70,6 +70,8 @@ class Store:
         self.guardrail_sets: dict[str, dict[str, Any]] = {}
         self.documents: dict[str, dict[str, Any]] = {}
         self.maker_drafts: set[str] = set()
+        #: False plays a server that accepts JSON Patch `test` ops but does not check them
+        self.honour_test = True
         self.dirty = False
         if seed:
             self._seed()
@@ -357,6 +359,8 @@ class Store:
                     )
                 discarded = True
             fixed = [{**op, "path": path} for op, path in zip(ops, paths, strict=True)]
+            if not self.honour_test:  # a server that skips `test` ops (pal-sync must notice)
+                fixed = [op for op in fixed if op["op"] != "test"]
             for op in fixed:
                 if legacy and "from" in op:
                     op["from"] = legacy_path(op["from"])
