@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from palsync.canonical import desired_form, fingerprint, normalise_live
-from palsync.fields import SERVER_MANAGED_POINTERS, is_secret_pointer, split_pointer
+from palsync.fields import KEY_PATTERN, SERVER_MANAGED_POINTERS, is_secret_pointer, split_pointer
 from palsync.lock import Lock, LockEntry, secret_fingerprint
 from palsync.schema import load_schema
 
@@ -37,13 +37,26 @@ def slug(name: str) -> str:
     return text[:60].strip("-")
 
 
+# what a PAL id from the server may look like before pal-sync uses it anywhere (a URL path, the
+# lock, a message): Tavus ids are a letter and hex digits; nothing with `/`, `.` or spaces
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+
+
+def safe_pal_id(value: Any) -> bool:
+    return isinstance(value, str) and SAFE_ID.fullmatch(value) is not None
+
+
 def unique_key(pal: Mapping[str, Any], taken: set[str]) -> str:
-    base = slug(str(pal.get("pal_name") or "")) or f"pal-{pal['pal_id']}"
+    """A new key for a live PAL: from its name, else its id, always matching the key pattern
+    (server values are never trusted as file names)."""
+    base = slug(str(pal.get("pal_name") or "")) or slug(f"pal-{pal.get('pal_id', '')}") or "pal"
     if not base[0].isalnum():
         base = f"pal-{base}"
     key, n = base, 2
     while key in taken:
         key, n = f"{base}-{n}", n + 1
+    if not KEY_PATTERN.fullmatch(key):  # cannot happen: slug() keeps [a-z0-9-] only
+        raise ValueError(f"import made an invalid key {key!r}")
     taken.add(key)
     return key
 

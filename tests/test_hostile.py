@@ -110,3 +110,52 @@ def test_plain_names_get_no_hidden_character_warning(ws: Workspace) -> None:
     ws.write("plain", pal_body(1, pal_name="Café 日本", default_face_id=FACE))
     result = ws.run("validate")
     assert result.code == 0 and "warning" not in result.out, result.out
+
+
+def _hostile_pal(ws: Workspace, pal_id: str, name: str) -> None:
+    """A PAL whose id the server reports as `pal_id` (planted in the emulator's store)."""
+    store = ws.emulator.store
+    created = store.create_pal(
+        {"pal_name": name, "system_prompt": "x", "default_face_id": FACE}, False
+    )
+    with store.lock:
+        store.pals[pal_id] = store.pals.pop(created["pal_id"])
+        store.user_ids[store.user_ids.index(created["pal_id"])] = pal_id
+
+
+def test_import_never_uses_a_server_id_as_a_path(ws: Workspace) -> None:
+    _hostile_pal(ws, "/../../../escaped", "")
+    _hostile_pal(ws, "..", "")
+    ws.emulator.store.create_pal(pal_body(1, pal_name="Fine"), False)
+    result = ws.run("import", "--all")
+    assert result.code == 1
+    assert "2 PAL(s) not imported" in result.err and "'/../../../escaped'" in result.err
+    assert "Traceback" not in result.err and "Internal error" not in result.err
+    assert sorted(p.name for p in ws.pals.iterdir()) == ["fine.yaml", "palsync.lock"]
+    near = [*ws.root.rglob("escaped*"), *ws.root.parent.glob("escaped*")]
+    assert not [*near, *ws.root.parents[1].glob("escaped*")]
+    lock_text = (ws.pals / "palsync.lock").read_text()
+    assert "fine" in ws.lock()["pals"] and "escaped" not in lock_text, lock_text
+
+
+def test_import_keys_from_server_data_match_the_key_pattern(ws: Workspace) -> None:
+    _hostile_pal(ws, "P_Upper-Case9", "日本語 ✓")  # a safe id; a name with no [a-z0-9]
+    result = ws.run("import", "--all")
+    assert result.code == 0, result.err
+    assert (ws.pals / "pal-p-upper-case9.yaml").exists()
+    assert ws.run("validate").code == 0
+
+
+def test_import_refuses_to_write_through_a_symlink_out_of_dir(ws: Workspace) -> None:
+    outside = ws.root / "outside.txt"
+    outside.write_text("precious\n")
+    (ws.pals / "fine.yaml").symlink_to(outside)
+    ws.emulator.store.create_pal(pal_body(1, pal_name="Fine"), False)
+    result = ws.run("import", "--all", "--force")
+    assert result.code == 1 and "outside pals" in result.err, result.err
+    assert outside.read_text() == "precious\n"
+
+
+def test_import_refuses_a_pal_id_argument_that_is_not_an_id(ws: Workspace) -> None:
+    result = ws.run("import", "../../etc")
+    assert result.code == 1 and "is not a PAL id" in result.err

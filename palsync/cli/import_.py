@@ -48,15 +48,26 @@ def _import(
 ) -> int:
     from palsync import lock as lockfile
     from palsync.fields import is_user_pal
-    from palsync.importer import import_one, unique_key
+    from palsync.importer import import_one, safe_pal_id, unique_key
+    from palsync.textsafe import visible
 
+    for pal_id in pal_ids:
+        if not safe_pal_id(pal_id):
+            raise UsageError(
+                f"{visible(repr(pal_id))} is not a PAL id (letters, digits, `_` and `-` only)"
+            )
     lock = lockfile.load(path)
     with open_client(emulator=emulator, api_key_file=api_key_file, verbose=verbose) as client:
-        live = client.list_pals()
+        listed = client.list_pals()
+        # a server value is never trusted as a path, a URL segment or a lock key: a PAL whose
+        # id is not a plain id is reported and left alone
+        live = [p for p in listed if safe_pal_id(p.get("pal_id"))]
+        hostile = [p.get("pal_id") for p in listed if not safe_pal_id(p.get("pal_id"))]
         by_id = {p["pal_id"]: p for p in live}
         if not pal_ids:
             selected = live
         else:
+            hostile = []
             selected = []
             for pal_id in pal_ids:
                 if pal_id in by_id:
@@ -65,6 +76,11 @@ def _import(
                 pal = client.get_pal(pal_id)
                 if pal is None:
                     raise UsageError(f"PAL {pal_id} does not exist in this account")
+                if pal.get("pal_id") != pal_id:
+                    raise UsageError(
+                        f"the server answered PAL {pal_id} with the id "
+                        f"{visible(repr(pal.get('pal_id')))}; nothing was imported"
+                    )
                 if not is_user_pal(pal):
                     raise UsageError(
                         f"PAL {pal_id} is a stock or template PAL; pal-sync never manages those"
@@ -82,6 +98,15 @@ def _import(
             continue
         key = unique_key(pal, taken)
         plans.append((key, pal))
+    inside = folder.resolve()
+    for key, _pal in plans:
+        target = (folder / f"{key}.yaml").resolve()
+        if target.parent != inside:  # e.g. a symlink in --dir pointing elsewhere
+            raise UsageError(
+                f"{folder / (key + '.yaml')} resolves to {target}, outside {folder}; "
+                "nothing was written",
+                hint="remove that symbolic link, or import into another --dir",
+            )
     existing = [folder / f"{k}.yaml" for k, _ in plans if (folder / f"{k}.yaml").exists()]
     if existing and not force:
         names = ", ".join(str(p) for p in existing)
@@ -98,6 +123,13 @@ def _import(
         variables += result.variables
         click.echo(f"imported {pal['pal_id']} as {folder / (key + '.yaml')}")
     click.echo(f"{len(plans)} PAL(s) imported; lock: {path}")
+    if hostile:
+        shown = ", ".join(visible(repr(pal_id)) for pal_id in hostile)
+        raise UsageError(
+            f"{len(hostile)} PAL(s) not imported: the server gave ids that are not plain PAL "
+            f"ids ({shown}); pal-sync never uses such a value in a file name, a URL or the lock",
+            hint="check TAVUS_API_URL points at the Tavus API; report the PAL to Tavus support",
+        )
     if variables:
         click.echo(
             "Secrets were replaced by references; set these variables before planning: "
