@@ -42,7 +42,7 @@ def measure(pals: int = 10_000, clients: int = 200, seconds: float = 3.0) -> dic
         try:
             for _ in range(100):
                 try:
-                    httpx.get(f"{url}/_emulator/requests", timeout=1)
+                    httpx.get(f"{url}/_emulator/requests", headers={"x-api-key": KEY}, timeout=1)
                     break
                 except httpx.TransportError:
                     time.sleep(0.05)

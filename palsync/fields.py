@@ -71,11 +71,15 @@ KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
 def is_secret_pointer(pointer: str) -> bool:
-    """True for `/layers/llm/api_key`, `/layers/tts/api_key` and `/layers/llm/headers/<name>`."""
-    if pointer in SECRET_POINTERS:
+    """True for `/layers/llm/api_key`, `/layers/tts/api_key`, `/layers/llm/headers` and anything
+    below them: a header of any name (empty, or escaped as `~1`/`~0`), and any value of an
+    unexpected shape (an object where a string belongs) are secret as a whole."""
+    if pointer in SECRET_POINTERS or pointer in SECRET_PARENTS:
         return True
-    parent, _, leaf = pointer.rpartition("/")
-    return bool(leaf) and parent in SECRET_PARENTS
+    return pointer.startswith(_SECRET_PREFIXES)
+
+
+_SECRET_PREFIXES = tuple(p + "/" for p in sorted(SECRET_POINTERS | SECRET_PARENTS))
 
 
 #: The account-level apply lease (DESIGN 14) lives in a PAL of its own, named so in the dashboard,

@@ -2,7 +2,7 @@
 
 JSON with a stable key order (diff-friendly, committed beside the manifests), written atomically
 (temporary file, fsync, rename) so an interrupted apply never leaves half a file. Never holds a
-secret value: secrets are recorded as salted SHA-256 fingerprints.
+secret value: secrets are recorded as salted scrypt fingerprints (`secret_fingerprint`).
 """
 
 from __future__ import annotations
@@ -106,10 +106,36 @@ def new_lock(salt: str | None = None) -> Lock:
     return Lock({}, salt or secrets.token_hex(16), source_text="")
 
 
+#: scrypt cost (RFC 7914): N=2^14, r=8, p=1 is 16 MiB of memory and about 50 ms of CPU per
+#: guess (the scrypt paper's setting for interactive use, and the most the standard library
+#: allows without raising its 32 MiB `maxmem`): each guess against a committed lock costs
+#: about 100,000 times more than with salted SHA-256, and memory-hardness blunts GPUs.
+#: A change of these parameters takes a new prefix.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+SECRET_FP_PREFIX = "scrypt:"
+#: (salt, pointer, value) → fingerprint, for this process: a thousand PALs that share one key
+#: cost one derivation per run
+_fingerprints: dict[tuple[str, str, str], str] = {}
+
+
 def secret_fingerprint(salt: str, pointer: str, value: str) -> str:
-    """Salted so the lock (committed to git) does not let anyone test guesses of a secret."""
-    digest = hashlib.sha256(f"{salt}\0{pointer}\0{value}".encode()).hexdigest()
-    return "sha256:" + digest
+    """`scrypt:<hex>`, a deliberately slow, memory-hard derivation of the secret, salted with
+    the lock's random salt and the field's pointer, so the lock (committed to git) does not let
+    anyone test guesses of a secret cheaply. Fingerprints of older versions (`sha256:...`)
+    never equal it: the secret is then sent once more and recorded in this form."""
+    key = (salt, pointer, value)
+    found = _fingerprints.get(key)
+    if found is None:
+        digest = hashlib.scrypt(
+            value.encode("utf-8", "surrogatepass"),
+            salt=f"palsync\0{salt}\0{pointer}".encode("utf-8", "surrogatepass"),
+            n=SCRYPT_N,
+            r=SCRYPT_R,
+            p=SCRYPT_P,
+            dklen=32,
+        )
+        found = _fingerprints[key] = SECRET_FP_PREFIX + digest.hex()
+    return found
 
 
 def load(path: str | Path) -> Lock:

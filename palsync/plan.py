@@ -149,7 +149,11 @@ def _redact(pointer: str, value: Any) -> Any:
     if is_secret_pointer(pointer):
         return SENSITIVE
     if isinstance(value, dict):
-        return {k: _redact(f"{pointer}/{k}", v) for k, v in value.items()}
+        # the child's pointer escaped as RFC 6901 says: a header named `a/b` is `.../a~1b`
+        return {
+            k: _redact(pointer + "/" + str(k).replace("~", "~0").replace("/", "~1"), v)
+            for k, v in value.items()
+        }
     return value
 
 

@@ -8,8 +8,9 @@ across files. Offline: no network, no credentials.
 from __future__ import annotations
 
 import os
+import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from palsync.errors import Problem
@@ -20,6 +21,7 @@ from palsync.fields import (
     SECRET_POINTERS,
     STOCK_PAL_IDS,
     escape_pointer_token,
+    is_secret_pointer,
     split_pointer,
 )
 from palsync.manifest import Manifest, dotted, load_paths, references
@@ -59,6 +61,7 @@ def check(manifests: Sequence[Manifest], env: Mapping[str, str] | None = None) -
         problems.extend(schema_problems(m))
         problems.extend(semantic_problems(m, environ))
     problems.extend(_duplicate_names(manifests))
+    problems.extend(_secret_variable_problems(manifests))
     return problems
 
 
@@ -176,6 +179,7 @@ def semantic_problems(m: Manifest, env: Mapping[str, str]) -> list[Problem]:
         )
 
     problems.extend(_reference_problems(m, env))
+    problems.extend(_header_name_problems(m))
     problems.extend(_hidden_text_problems(m))
     return problems
 
@@ -244,6 +248,11 @@ def _reference_problems(m: Manifest, env: Mapping[str, str]) -> list[Problem]:
     return problems
 
 
+def secret_values(body: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """(pointer, value) of every secret field of a (resolved) body."""
+    return _secret_values(body)
+
+
 def _secret_values(body: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """(pointer, value) of every secret field present: the API keys and each LLM header."""
     found: list[tuple[str, Any]] = []
@@ -286,6 +295,124 @@ def _dollar_strings(value: Any, pointer: str, out: list[tuple[str, str]]) -> lis
 def _suggest_var(key: str, pointer: str) -> str:
     parts = [key] + [p for p in pointer.split("/") if p and p != "layers"]
     return "_".join("".join(c if c.isalnum() else "_" for c in p).upper() for p in parts)
+
+
+#: RFC 7230 `token`: what an HTTP header field name may be
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _header_name_problems(m: Manifest) -> list[Problem]:
+    """An LLM header name that is not an HTTP token (empty, a `/`, a space, a colon...) is
+    refused: no HTTP request can carry it, and its value is a secret that must stay
+    recognisable wherever a JSON Pointer names it."""
+    problems: list[Problem] = []
+    for parent in sorted(SECRET_PARENTS):
+        headers = _lookup(m.body, parent)
+        if not isinstance(headers, dict):
+            continue
+        for name in headers:
+            if isinstance(name, str) and _HEADER_NAME.fullmatch(name):
+                continue
+            pointer = parent + "/" + escape_pointer_token(str(name))
+            problems.append(
+                _error(
+                    m,
+                    pointer,
+                    f"{dotted(parent)}: {str(name)!r} is not a valid HTTP header name (a "
+                    "non-empty RFC 7230 token: letters, digits and !#$%&'*+-.^_`|~; no "
+                    "spaces, `/` or `:`)",
+                    "header-name",
+                )
+            )
+    return problems
+
+
+#: the Tavus API key's variable: secret wherever a manifest mentions it
+API_KEY_VARIABLE = "TAVUS_API_KEY"
+
+
+def secret_variables(manifests: Sequence[Manifest]) -> dict[str, tuple[Manifest, str]]:
+    """Every variable used in a secret field of any of `manifests` → (the first manifest and
+    pointer that use it). DESIGN 14: such a variable is secret wherever it appears."""
+    found: dict[str, tuple[Manifest, str]] = {}
+    for m in manifests:
+        if not m.has_dollar:
+            continue
+        for pointer, value in _secret_values(m.body):
+            if isinstance(value, str):
+                for ref in references(value, pointer):
+                    if ref.name:
+                        found.setdefault(ref.name, (m, pointer))
+    return found
+
+
+def non_secret_references(m: Manifest) -> list[tuple[str, str, str | None]]:
+    """(pointer, variable, default) of every `${VAR}` in a field that is not secret."""
+    if not m.has_dollar:
+        return []
+    return [
+        (pointer, ref.name, ref.default)
+        for pointer, text in _dollar_strings(m.body, "", [])
+        if not is_secret_pointer(pointer)
+        for ref in references(text, pointer)
+        if ref.name
+    ]
+
+
+def _secret_variable_problems(manifests: Sequence[Manifest]) -> list[Problem]:
+    """A secret variable (TAVUS_API_KEY, or one used in a secret field of any manifest of the
+    run) in a field that is not secret would be printed in plans (posted on pull requests),
+    written to plan files and stored in clear in the PAL: an error, found offline by name."""
+    if not any(m.has_dollar for m in manifests):
+        return []
+    secret = secret_variables(manifests)
+    problems: list[Problem] = []
+    for m in manifests:
+        for pointer, name, _default in non_secret_references(m):
+            if name == API_KEY_VARIABLE:
+                why = "the Tavus API key"
+            elif name in secret:
+                other, where = secret[name]
+                why = f"a secret variable (used in {dotted(where)} of {other.path})"
+            else:
+                continue
+            problems.append(
+                _error(
+                    m,
+                    pointer,
+                    f"{dotted(pointer)}: ${{{name}}} is {why}; a field that is not secret is "
+                    "shown in plans and stored in clear, so a secret may only be used in "
+                    "layers.llm.api_key, layers.tts.api_key or a layers.llm.headers value",
+                    "secret-in-field",
+                )
+            )
+    return problems
+
+
+def leaked_secret_values(
+    manifests: Sequence[Manifest], env: Mapping[str, str], holds_secret: Callable[[str], bool]
+) -> list[Problem]:
+    """Plan time, values known: a variable in a non-secret field whose value holds a known
+    secret (`holds_secret(text)`), as when NAME is set to the value of a secret variable, or
+    a default that is one. The offline check sees names only; this sees values."""
+    problems: list[Problem] = []
+    for m in manifests:
+        for pointer, name, default in non_secret_references(m):
+            value = env.get(name)
+            if value is None or (value == "" and default is not None):
+                value = default
+            if value and holds_secret(value):
+                problems.append(
+                    _error(
+                        m,
+                        pointer,
+                        f"{dotted(pointer)}: ${{{name}}} holds the value of a secret (the "
+                        "Tavus API key or a variable used in a secret field); a field that "
+                        "is not secret is shown in plans and stored in clear",
+                        "secret-in-field",
+                    )
+                )
+    return problems
 
 
 def _duplicate_names(manifests: Sequence[Manifest]) -> list[Problem]:

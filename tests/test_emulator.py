@@ -263,12 +263,13 @@ def test_admin_endpoints_drive_faults_from_another_process(
     emulator: Emulator, api_key: str
 ) -> None:
     spec = {"rules": [{"kind": "status", "path": "/v2/faces", "status": 502, "times": 1}]}
-    assert httpx.post(f"{emulator.url}/_emulator/faults", json=spec).status_code == 204
     headers = {"x-api-key": api_key}
+    url = f"{emulator.url}/_emulator/faults"
+    assert httpx.post(url, json=spec, headers=headers).status_code == 204
     assert httpx.get(f"{emulator.url}/v2/faces", headers=headers).status_code == 502
-    log = httpx.get(f"{emulator.url}/_emulator/requests").json()
+    log = httpx.get(f"{emulator.url}/_emulator/requests", headers=headers).json()
     assert log["counts"]["GET /v2/faces"] == 1
-    bad = httpx.post(f"{emulator.url}/_emulator/faults", json={"rules": [{"kind": "nope"}]})
+    bad = httpx.post(url, json={"rules": [{"kind": "nope"}]}, headers=headers)
     assert bad.status_code == 400
 
 

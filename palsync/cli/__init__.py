@@ -7,8 +7,11 @@ application in `palsync.cli.app`.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import os
 import sys
+from collections.abc import Iterator
 
 #: command name -> (module, one-line help); `pal-sync --help` lists these without importing them
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -50,11 +53,33 @@ def main(argv: list[str] | None = None) -> None:
     # Like mypy, collect far less often: a run is short, and what it builds has few cycles.
     gc.set_threshold(200_000, 30, 30)
     args = list(sys.argv[1:] if argv is None else argv)
-    fast = _fast_validate_args(args)
-    if fast is not None:
-        from palsync.cli.validating import run_validate
+    with scrubbed_output():
+        fast = _fast_validate_args(args)
+        if fast is not None:
+            from palsync.cli.validating import run_validate
 
-        sys.exit(run_validate(*fast))
-    from palsync.cli.app import run
+            sys.exit(run_validate(*fast))
+        from palsync.cli.app import run
 
-    run(args)
+        run(args)
+
+
+@contextlib.contextmanager
+def scrubbed_output() -> Iterator[None]:
+    """Everything written to stdout and stderr during the run goes through `redact.scrub`
+    (DESIGN 10, 14): the API key, and every value of a variable used in a secret field once
+    plan, apply or import has read it, never reach the terminal or a CI log, whichever code
+    path printed them (a plan, a `-v` log line, an error, an internal error, a traceback)."""
+    from palsync import redact
+
+    redact.register(os.environ.get("TAVUS_API_KEY"))
+    saved = sys.stdout, sys.stderr
+    sys.stdout = redact.ScrubbingStream(saved[0])  # type: ignore[assignment]
+    sys.stderr = redact.ScrubbingStream(saved[1])  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        sys.stdout, sys.stderr = saved

@@ -82,7 +82,11 @@ def run(argv: list[str] | None = None) -> Any:
         code = EXIT_ERROR
     except Exception as err:  # a bug: say so briefly; the traceback only when asked for
         if _debug():
-            raise
+            # printed here, not re-raised: the interpreter would print it after the output
+            # streams stopped being scrubbed, and a traceback can quote a secret
+            import traceback
+
+            click.echo(traceback.format_exc(), err=True, nl=False)
         click.echo(
             f"Internal error: {type(err).__name__}: {err}\n"
             "This is a bug in pal-sync; rerun with PALSYNC_DEBUG=1 for details.",

@@ -114,6 +114,11 @@ def open_client(
 
     log = (lambda line: click.echo(line, err=True)) if verbose else None
     if not emulator:
+        from palsync import redact
+
+        if api_key_file:  # TAVUS_API_KEY is registered by the entry point already
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                redact.register(Path(api_key_file).read_text(encoding="utf-8"))
         with client_from_env(api_key_file=api_key_file, log=log, concurrency=concurrency) as client:
             yield client
         return
@@ -141,12 +146,15 @@ def load_desired(
         )
     manifests, problems = validate_paths([directory], cache=ManifestCache.for_directory(directory))
     errors = [p for p in problems if p.is_error]
+    errors += register_secrets(manifests)
     desired: list[Desired] = []
     for m in manifests:
         if not matches(m.key, targets):
             continue
         body, unset = interpolate(m)
         errors.extend(unset)
+        if m.has_dollar:
+            register_resolved_secrets(body)
         desired.append(
             Desired(m.key, m.path, body, m.settings.pal_id, m.settings.protected, m.settings.ignore)
         )
@@ -156,6 +164,29 @@ def load_desired(
             problems=sorted(errors, key=lambda p: p.sort_key()),
         )
     return manifests, desired
+
+
+def register_secrets(manifests: list[Manifest]) -> list[Any]:
+    """DESIGN 14: the API key and the value of every variable used in a secret field of any
+    manifest are redacted from everything printed or written from now on. Returns the
+    problems of a non-secret field whose variable holds such a value (the offline check knows
+    only names: this catches NAME=$LLM_KEY, or a default that is a secret)."""
+    from palsync import redact
+    from palsync.validation import API_KEY_VARIABLE, leaked_secret_values, secret_variables
+
+    names = [API_KEY_VARIABLE, *secret_variables(manifests)]
+    redact.register(*(os.environ.get(name) for name in names))
+    if not redact.known():
+        return []
+    return leaked_secret_values(manifests, os.environ, redact.contains_secret)
+
+
+def register_resolved_secrets(body: dict[str, Any]) -> None:
+    """The resolved secret fields themselves (`${A}${B}`, or a prefix around a variable)."""
+    from palsync import redact
+    from palsync.validation import secret_values
+
+    redact.register(*(v for _, v in secret_values(body) if isinstance(v, str)))
 
 
 def start_fetch(
@@ -288,8 +319,13 @@ def save_plan(plan: Plan, path: str, directory: str, targets: tuple[str, ...], p
         "lock_salt": plan.lock_salt,
         **plan.to_dict(),
     }
+    from palsync import redact
+
+    # no secret value in a plan file (DESIGN 6, 14): values are redacted by pointer already;
+    # scrubbing the text also catches a known secret wherever else it might have got in
+    text = redact.scrub(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     tmp = Path(path + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
 

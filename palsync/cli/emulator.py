@@ -28,7 +28,8 @@ def _loopback(host: str) -> bool:
     "--state",
     "state",
     type=click.Path(dir_okay=False),
-    help="JSON file that keeps the account between runs.",
+    help="JSON file that keeps the account between runs. Secrets (LLM and TTS keys, LLM "
+    "header values) are stored in it only as salted scrypt digests, never in clear.",
 )
 @click.option(
     "--api-key-file",
@@ -54,6 +55,8 @@ def command(
 
     Point pal-sync at it with TAVUS_API_URL=http://HOST:PORT and any TAVUS_API_KEY.
     Tests can change faults at run time: POST /_emulator/faults, GET /_emulator/requests.
+    These admin endpoints need the API key too (x-api-key), and never return a secret:
+    stored secrets are masked on every read, and --state keeps only one-way digests of them.
     """
     from palsync.emulator import Emulator
 

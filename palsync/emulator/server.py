@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from palsync.emulator.faults import FaultRule, Faults, RequestLog
-from palsync.emulator.rules import ApiFailure, bad_request
+from palsync.emulator.rules import ApiFailure, bad_request, mask_secrets
 from palsync.emulator.store import Store
 
 Response = tuple[int, Any]
@@ -136,8 +136,8 @@ class Handler(BaseHTTPRequestHandler):
             emulator.log.record(method, self.path, 409)
             return
         try:
-            if not path.startswith("/_emulator"):
-                self._authenticate()
+            # admin endpoints too: they change faults, reset the account and read stored PALs
+            self._authenticate()
             status, payload = emulator.route(method, path, query, body)
         except ApiFailure as failure:
             status, payload = failure.status, failure.body
@@ -375,7 +375,7 @@ class Emulator:
             ),
             ("DELETE", r"/_emulator/requests", self._admin_clear_log),
             ("POST", r"/_emulator/reset", self._admin_reset),
-            ("GET", r"/_emulator/pals", lambda q, b: (200, {"data": s.user_pals()})),
+            ("GET", r"/_emulator/pals", self._admin_pals),
             (
                 "POST",
                 r"/_emulator/maker-draft/([^/]+)",
@@ -389,6 +389,14 @@ class Emulator:
         except (TypeError, ValueError) as err:
             raise bad_request(f"bad fault spec: {err}") from None
         return 204, None
+
+    def _admin_pals(self, _q: Any, _b: Any) -> Response:
+        """Stored user PALs with their ids, secrets masked as on every read: over HTTP the
+        emulator never gives a secret back (in-process tests read `store.user_pals()`)."""
+        pals = self.store.user_pals()
+        for pal in pals:
+            mask_secrets(pal)
+        return 200, {"data": pals}
 
     def _admin_clear_faults(self, _q: Any, _b: Any) -> Response:
         self.faults.clear()

@@ -7,6 +7,7 @@ unpleasant parts: server-filled defaults, masked secrets, 304 on no-op patches, 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import secrets
@@ -49,6 +50,8 @@ STOCK_FACES = [
 ]
 USER_FACES = [("rf4e9d9790f0", "My Face"), ("r5dc7c7d0bcb", "Team Face")]
 PATCH_OPS = {"add", "remove", "replace", "copy", "move", "test"}
+#: prefix of a secret sealed for the state file (`Store.seal`)
+SEALED = "emulator-sealed:scrypt:"
 
 
 def now() -> str:
@@ -70,6 +73,9 @@ class Store:
         self.guardrail_sets: dict[str, dict[str, Any]] = {}
         self.documents: dict[str, dict[str, Any]] = {}
         self.maker_drafts: set[str] = set()
+        #: salt of the sealed secrets of a state file (`save`), and this process's seals
+        self.secret_salt = secrets.token_hex(16)
+        self._seals: dict[str, str] = {}
         #: False plays a server that accepts JSON Patch `test` ops but does not check them
         self.honour_test = True
         self.dirty = False
@@ -183,6 +189,10 @@ class Store:
 
     def load_json(self, data: dict[str, Any]) -> None:
         with self.lock:
+            # secrets stay sealed in memory (never returned: reads mask them; see `same_doc`)
+            salt = data.get("secret_salt")
+            if isinstance(salt, str) and salt:
+                self.secret_salt = salt
             for name in (
                 "pals",
                 "user_ids",
@@ -196,12 +206,72 @@ class Store:
             self.maker_drafts = set(data.get("maker_drafts", []))
 
     def save(self, path: Path) -> None:
+        """Write the account to `path` (`--state`) with every secret sealed: the file holds no
+        secret in clear, only a salted scrypt digest the emulator can compare (`same_doc`)."""
         with self.lock:
-            text = json.dumps(self.to_json(), separators=(",", ":"))
+            data = self.to_json()
+            data["pals"] = {pid: self._sealed_entry(entry) for pid, entry in self.pals.items()}
+            data["secret_salt"] = self.secret_salt
+            text = json.dumps(data, separators=(",", ":"))
             self.dirty = False
         tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
+
+    # ------------------------------------------------------------------- secrets at rest
+
+    def seal(self, value: Any) -> Any:
+        """A secret as the state file keeps it: `emulator-sealed:scrypt:<hex>`, one-way, slow
+        and salted with this account's salt (a state file may hold real keys sent by a quick
+        start). Sealed values are kept as they are; one derivation per value and process."""
+        if not isinstance(value, str) or not value or value.startswith(SEALED):
+            return value
+        found = self._seals.get(value)
+        if found is None:
+            digest = hashlib.scrypt(
+                value.encode("utf-8", "surrogatepass"),
+                salt=("pal-sync-emulator\0" + self.secret_salt).encode(),
+                n=2**14,
+                r=8,
+                p=1,
+                dklen=32,
+            )
+            found = self._seals[value] = SEALED + digest.hex()
+        return found
+
+    def sealed_doc(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """`doc` with its secret fields sealed (a copy; `doc` itself when it has none)."""
+        layers = doc.get("layers")
+        if not isinstance(layers, dict):
+            return doc
+        llm, tts = layers.get("llm"), layers.get("tts")
+        headers = llm.get("headers") if isinstance(llm, dict) else None
+        if not (
+            (isinstance(llm, dict) and llm.get("api_key"))
+            or (isinstance(tts, dict) and tts.get("api_key"))
+            or (isinstance(headers, dict) and headers)
+        ):
+            return doc
+        out = {**doc, "layers": dict(layers)}
+        for name in ("llm", "tts"):
+            section = layers.get(name)
+            if isinstance(section, dict) and section.get("api_key"):
+                out["layers"][name] = {**section, "api_key": self.seal(section["api_key"])}
+        if isinstance(headers, dict) and headers:
+            out["layers"]["llm"] = {
+                **out["layers"]["llm"],
+                "headers": {k: self.seal(v) for k, v in headers.items()},
+            }
+        return out
+
+    def same_doc(self, a: dict[str, Any], b: dict[str, Any]) -> bool:
+        """Equal documents, a secret in clear counting as equal to its sealed form (a PAL
+        loaded from a state file, then patched with the same secret, is a 304 no-op)."""
+        return a == b or self.sealed_doc(a) == self.sealed_doc(b)
+
+    def _sealed_entry(self, entry: dict[str, Any]) -> dict[str, Any]:
+        doc = self.sealed_doc(entry["doc"])
+        return entry if doc is entry["doc"] else {**entry, "doc": doc}
 
     # ------------------------------------------------------------------------------ test API
 
@@ -395,7 +465,7 @@ class Store:
             fill_defaults(result)
             if discarded:
                 self.maker_drafts.discard(pal_id)
-            if result == entry["doc"]:
+            if self.same_doc(result, entry["doc"]):
                 return 304, None
             entry["doc"] = result
             entry["meta"]["updated_at"] = now()
