@@ -68,9 +68,15 @@ def run(argv: list[str] | None = None) -> Any:
     except PalsyncError as err:
         report_error(err)
         code = err.exit_code
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        code = EXIT_ERROR
+    except click.exceptions.Abort as err:
+        # click turns Ctrl-C (KeyboardInterrupt) into Abort: that is an interruption, 130, like
+        # everywhere else; an end of input at a prompt (EOFError) stays "Aborted.", 1
+        if isinstance(err.__cause__ or err.__context__, KeyboardInterrupt):
+            click.echo("Interrupted.", err=True)
+            code = 130
+        else:
+            click.echo("Aborted.", err=True)
+            code = EXIT_ERROR
     except click.ClickException as err:
         # Usage errors exit 1, never 2: 2 means "changes pending" under --detailed-exitcode.
         err.show()

@@ -23,6 +23,14 @@ from palsync.plan import Plan, change_to_dict
 
 
 def _stale_reasons(saved: dict[str, Any], plan: Plan) -> list[str]:
+    """Why a saved plan no longer holds, each reason naming what actually changed."""
+    from palsync.manifest import dotted
+    from palsync.plan import SENSITIVE
+
+    def _plain_ops(ops: list[Any]) -> list[Any]:
+        # the ops that carry no secret: a secret's op changes with its value, reported apart
+        return [op for op in ops if SENSITIVE not in json.dumps(op, ensure_ascii=False)]
+
     reasons = []
     if saved.get("manifests_hash") != plan.manifests_hash:
         reasons.append("the manifests changed")
@@ -34,15 +42,36 @@ def _stale_reasons(saved: dict[str, Any], plan: Plan) -> list[str]:
         a, b = old.get(key), fresh.get(key)
         if a is None or b is None:
             reasons.append(f"{key}: now {'absent from' if b is None else 'in'} the plan")
-        elif a.get("live_hash") != b.get("live_hash"):
-            reasons.append(f"{key}: the live PAL {b.get('pal_id')} changed since the plan")
-        elif (a["action"], a["ops"], a["conferencing_ops"], a["secret_fingerprints"]) != (
-            b["action"],
-            b["ops"],
-            b["conferencing_ops"],
-            b["secret_fingerprints"],
-        ):
-            reasons.append(f"{key}: the planned changes differ now (environment variables?)")
+            continue
+        said: list[str] = []
+        # an unchanged PAL carries no live hash (not computed): compare only two real ones
+        live_known = bool(a.get("live_hash")) and bool(b.get("live_hash"))
+        live_changed = live_known and a.get("live_hash") != b.get("live_hash")
+        if live_changed:
+            said.append(f"the live PAL {b.get('pal_id')} changed since the plan")
+        secrets_a, secrets_b = a.get("secret_fingerprints") or {}, b["secret_fingerprints"]
+        if secrets_a != secrets_b:
+            pointers = sorted(
+                p for p in set(secrets_a) | set(secrets_b) if secrets_a.get(p) != secrets_b.get(p)
+            )
+            said.append(
+                "the value of a secret variable changed ("
+                + ", ".join(dotted(p) for p in pointers)
+                + ")"
+            )
+        ops_a = _plain_ops([*(a.get("ops") or []), *(a.get("conferencing_ops") or [])])
+        ops_b = _plain_ops([*b["ops"], *b["conferencing_ops"]])
+        if ops_a != ops_b and not live_changed:
+            cause = (
+                "an environment variable changed"
+                if live_known
+                else "an environment variable changed or the live PAL was edited"
+            )
+            said.append(f"the planned field changes differ now ({cause})")
+        if a.get("action") != b["action"]:
+            said.append(f"it was planned as {a.get('action')}, now it is {b['action']}")
+        if said:
+            reasons.append(f"{key}: " + "; ".join(said))
     return reasons
 
 

@@ -324,9 +324,27 @@ def save_plan(plan: Plan, path: str, directory: str, targets: tuple[str, ...], p
     # no secret value in a plan file (DESIGN 6, 14): values are redacted by pointer already;
     # scrubbing the text also catches a known secret wherever else it might have got in
     text = redact.scrub(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    check_writable(path, "--out")
     tmp = Path(path + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise UsageError(f"--out {path}: cannot write the plan ({err.strerror or err})") from None
+
+
+def check_writable(path: str, option: str) -> None:
+    """Refuse, before any work, an output file whose directory does not exist."""
+    folder = Path(path).parent
+    if Path(path).is_dir():
+        raise UsageError(f"{option} {path} is a directory; give a file name")
+    if not folder.is_dir():
+        raise UsageError(
+            f"{option} {path}: the directory {folder} does not exist",
+            hint=f"create it first (mkdir -p {folder}) or give another path",
+        )
 
 
 def load_plan(path: str) -> dict[str, Any]:
@@ -346,4 +364,54 @@ def load_plan(path: str) -> dict[str, Any]:
             f"this is {__version__}",
             hint="plan again",
         )
+    wrong = _plan_shape(doc)
+    if wrong:
+        raise UsageError(
+            f"plan file {path} is damaged: {wrong}; nothing was applied",
+            hint="make a new one with `pal-sync plan --out FILE` (plan files are not edited)",
+        )
     return doc
+
+
+_PLAN_FIELDS: dict[str, tuple[type, ...]] = {
+    "dir": (str,),
+    "targets": (list,),
+    "prune": (bool,),
+    "lock_salt": (str, type(None)),
+    "manifests_hash": (str,),
+    "lock_hash": (str, type(None)),
+    "changes": (list,),
+}
+_CHANGE_FIELDS: dict[str, tuple[type, ...]] = {
+    "key": (str,),
+    "action": (str,),
+    "pal_id": (str, type(None)),
+    "ops": (list,),
+    "conferencing_ops": (list,),
+    "secret_fingerprints": (dict,),
+    "live_hash": (str, type(None)),
+}
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    return " or ".join("null" if t is type(None) else t.__name__ for t in types)
+
+
+def _plan_shape(doc: dict[str, Any]) -> str:
+    """What is wrong with a plan file's structure ("" when nothing): every field apply reads."""
+    for name, types in _PLAN_FIELDS.items():
+        if name in doc and not isinstance(doc[name], types):
+            return f"`{name}` must be {_type_names(types)}, not {json.dumps(doc[name])[:40]}"
+    if "changes" not in doc:
+        return "`changes` is missing"
+    if not all(isinstance(t, str) for t in doc.get("targets", [])):
+        return "`targets` must be a list of strings"
+    for i, change in enumerate(doc["changes"]):
+        if not isinstance(change, dict):
+            return f"`changes[{i}]` must be an object"
+        for name, types in _CHANGE_FIELDS.items():
+            if name not in change:
+                return f"`changes[{i}].{name}` is missing"
+            if not isinstance(change[name], types):
+                return f"`changes[{i}].{name}` must be {_type_names(types)}"
+    return ""

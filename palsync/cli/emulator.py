@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -19,6 +21,30 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _read(path: str, option: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise UsageError(f"{option} {path}: cannot read it ({reason})") from None
+
+
+def _fault_spec(path: str) -> dict[str, Any]:
+    try:
+        spec = json.loads(_read(path, "--faults"))
+    except json.JSONDecodeError as err:
+        raise UsageError(
+            f"--faults {path}: not JSON (line {err.lineno}, column {err.colno}: {err.msg})",
+            hint='a fault spec looks like {"rules": [{"kind": "status", "status": 503}]}',
+        ) from None
+    if not isinstance(spec, dict):
+        raise UsageError(
+            f'--faults {path}: must be a JSON object such as {{"rules": [...]}}, '
+            f"not {type(spec).__name__}"
+        )
+    return spec
 
 
 @click.command("emulator")
@@ -65,12 +91,29 @@ def command(
             f"--host {host} is not a loopback address; the emulator serves only "
             "this machine (127.0.0.1, ::1, localhost)"
         )
-    key = Path(api_key_file).read_text(encoding="utf-8").strip() if api_key_file else None
-    emulator = Emulator(state_file=state, api_key=key, latency=latency)
-    if faults_file:
-        spec = json.loads(Path(faults_file).read_text(encoding="utf-8"))
-        emulator.faults.configure({"latency": latency, **spec})
-    url = emulator.start(host, port)
+    key = _read(api_key_file, "--api-key-file").strip() if api_key_file else None
+    spec = _fault_spec(faults_file) if faults_file else None
+    try:
+        emulator = Emulator(state_file=state, api_key=key, latency=latency)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UsageError(
+            f"--state {state}: cannot load the emulated account ({type(err).__name__}: {err})",
+            hint="point --state at a file this emulator wrote, or at a new path",
+        ) from None
+    if spec is not None:
+        try:
+            emulator.faults.configure({"latency": latency, **spec})
+        except (TypeError, ValueError) as err:
+            raise UsageError(f"--faults {faults_file}: {err}") from None
+    try:
+        url = emulator.start(host, port)
+    except OSError as err:
+        if err.errno == errno.EADDRINUSE:
+            raise UsageError(
+                f"port {port} on {host} is already in use",
+                hint="stop what is listening there, or choose another --port (0 picks a free one)",
+            ) from None
+        raise UsageError(f"cannot serve on {host}:{port}: {err.strerror or err}") from None
     click.echo(f"Tavus API emulator on {url}")
     click.echo(f"  export TAVUS_API_URL={url} TAVUS_API_KEY=<any non-empty key>")
     try:

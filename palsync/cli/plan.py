@@ -73,6 +73,10 @@ def command(
     from palsync import lock as lockfile
     from palsync import render
 
+    if out:  # a typo in --out fails now, not after the plan was made
+        from palsync.cli.common import check_writable
+
+        check_writable(out, "--out")
     manifests, desired = load_desired(directory, targets)
     lock = lockfile.load(lock_file(directory, lock_path, emulator))
     with open_client(emulator=emulator, api_key_file=api_key_file, verbose=verbose) as client:

@@ -7,7 +7,7 @@ import random
 import re
 import threading
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 KINDS = ("status", "drop_after_commit", "drop", "delay", "maker_conflict")
@@ -57,14 +57,30 @@ class Faults:
             self.rules.append(rule)
         return rule
 
+    SPEC_KEYS = ("latency", "rules")
+
     def configure(self, spec: dict[str, Any]) -> None:
-        """Replace everything from a JSON spec: `{latency, rules: [{kind, ...}]}`."""
-        rules = [
-            FaultRule(**{k: v for k, v in r.items() if k not in ("seen", "fired")})
-            for r in spec.get("rules", [])
-        ]
+        """Replace everything from a JSON spec: `{latency, rules: [{kind, ...}]}`.
+
+        A spec with an unknown key or a value of the wrong type is refused (ValueError naming
+        it): a misspelt `rulez` must not quietly run a test with no faults at all."""
+        if not isinstance(spec, dict):
+            raise ValueError('a fault spec must be a JSON object: {"rules": [...]}')
+        unknown = sorted(str(k) for k in spec if k not in self.SPEC_KEYS)
+        if unknown:
+            raise ValueError(
+                f"unknown key(s) {', '.join(map(repr, unknown))} in the fault spec; "
+                f"known: {', '.join(self.SPEC_KEYS)}"
+            )
+        raw_rules = spec.get("rules", [])
+        if not isinstance(raw_rules, list):
+            raise ValueError('rules must be a list of objects such as {"kind": "status"}')
+        rules = [_rule(r, i) for i, r in enumerate(raw_rules)]
+        latency = spec.get("latency", 0.0)
+        if isinstance(latency, bool) or not isinstance(latency, int | float) or latency < 0:
+            raise ValueError(f"latency must be a number of seconds >= 0, not {latency!r}")
         with self._lock:
-            self.latency = float(spec.get("latency", 0.0))
+            self.latency = float(latency)
             self.rules = rules
 
     def clear(self) -> None:
@@ -92,6 +108,38 @@ class Faults:
                 rule.fired += 1
                 return rule
         return None
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "float": (int, float),
+    "str": (str,),
+    "bool": (bool,),
+    "None": (type(None),),
+}
+
+
+def _rule(raw: Any, index: int) -> FaultRule:
+    """One rule of a JSON spec, its field names and value types checked."""
+    where = f"rules[{index}]"
+    if not isinstance(raw, dict):
+        raise ValueError(f'{where} must be an object such as {{"kind": "status"}}')
+    known = {f.name: str(f.type) for f in fields(FaultRule) if f.name not in ("seen", "fired")}
+    unknown = sorted(str(k) for k in raw if k not in known and k not in ("seen", "fired"))
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; known: {', '.join(known)}"
+        )
+    if "kind" not in raw:
+        raise ValueError(f"{where}: `kind` is required; one of {', '.join(KINDS)}")
+    for name, value in raw.items():
+        names = [t.strip() for t in known[name].split("|")]
+        if any(t not in _TYPES for t in names):
+            continue  # Any, or a type this check does not know: accepted as given
+        allowed = tuple(t for n in names for t in _TYPES[n])
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            raise ValueError(f"{where}.{name} must be {known[name]}, not {value!r}")
+    return FaultRule(**{k: v for k, v in raw.items() if k in known})  # counters start at 0
 
 
 class RequestLog:
