@@ -3,11 +3,13 @@
 The JSON file is the contract and is committed; this script is how it is kept consistent (every
 property gets a description, id patterns accept `${VAR}` references). Run it after editing:
     python scripts/build_schema.py && python scripts/gen_fast_validator.py
+`--check` only compares: it exits 1, writing nothing, when the file is not what it would write.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -410,11 +412,24 @@ SCHEMA = {
 }
 
 
-def main() -> None:
+def main() -> int:
+    """Write the schema; with `--check`, only compare it with the file (exit 1 if it differs)."""
     out = ROOT / "schemas" / "pal.schema.json"
-    out.write_text(json.dumps(SCHEMA, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    text = json.dumps(SCHEMA, indent=2, ensure_ascii=False) + "\n"
+    if "--check" in sys.argv:
+        current = out.read_text(encoding="utf-8") if out.exists() else ""
+        if current != text:
+            print(
+                f"{out.relative_to(ROOT)} differs from what scripts/build_schema.py generates: "
+                "edit scripts/build_schema.py (not the JSON file), then run "
+                "`python scripts/build_schema.py && python scripts/gen_fast_validator.py`"
+            )
+            return 1
+        return 0
+    out.write_text(text, encoding="utf-8")
     print(f"wrote {out.relative_to(ROOT)}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

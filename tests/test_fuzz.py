@@ -79,9 +79,21 @@ def test_mutated_real_manifest(at: int, cut: int, insert: bytes) -> None:
     validate_bytes(SEED[:at] + insert + SEED[at + cut :])
 
 
-def test_deep_nesting_is_an_error_not_a_crash() -> None:
-    validate_bytes(b"a: " + b"[" * 5000 + b"]" * 5000)
-    validate_bytes(b"layers:\n" + b"".join(b"  " * i + b"k:\n" for i in range(1, 300)))
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"a: " + b"[" * 5000 + b"]" * 5000,
+        b"layers:\n" + b"".join(b"  " * i + b"k:\n" for i in range(1, 300)),
+    ],
+    ids=["flow", "block"],
+)
+def test_deep_nesting_is_an_error_not_a_crash(data: bytes) -> None:
+    validate_bytes(data)  # no crash, bounded time
+    manifest, problems = load_bytes("pals/fuzz.yaml", "fuzz", data)
+    assert manifest is None
+    errors = [p for p in problems if p.is_error]
+    assert errors and "levels deep" in errors[0].message, problems
+    assert errors[0].location.path == "pals/fuzz.yaml" and errors[0].location.line >= 1
 
 
 @pytest.mark.parametrize("size", [2 * 1024 * 1024])

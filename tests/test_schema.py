@@ -10,7 +10,7 @@ from typing import Any
 
 import jsonschema
 
-from palsync.schema import load_schema, schema_path
+from palsync.schema import load_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,13 +48,36 @@ def test_every_layer_of_the_api_is_described() -> None:
 
 
 def test_committed_schema_matches_its_builder() -> None:
-    before = schema_path().read_text()
+    """Compared, never written: a test must not rewrite a file of the working tree."""
+    target = ROOT / "schemas" / "pal.schema.json"
+    before = target.read_bytes(), target.stat().st_mtime_ns
     proc = subprocess.run(
-        [sys.executable, "scripts/build_schema.py"], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "scripts/build_schema.py", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
-    after = schema_path().read_text()
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(before) == json.loads(after), "run scripts/build_schema.py and commit"
+    assert (target.read_bytes(), target.stat().st_mtime_ns) == before, "the check wrote the file"
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_schema_check_fails_on_a_hand_edit_and_names_the_command(tmp_path: Path) -> None:
+    """The check can fail: a copy of the repository's builder, run against an edited schema."""
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "schemas").mkdir()
+    script = tmp_path / "scripts" / "build_schema.py"
+    script.write_text((ROOT / "scripts" / "build_schema.py").read_text())
+    edited = json.loads((ROOT / "schemas" / "pal.schema.json").read_text())
+    edited["description"] = "edited by hand"
+    target = tmp_path / "schemas" / "pal.schema.json"
+    target.write_text(json.dumps(edited, indent=2) + "\n")
+    before = target.read_bytes()
+    proc = subprocess.run(
+        [sys.executable, str(script), "--check"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert proc.returncode == 1
+    assert "python scripts/build_schema.py" in proc.stdout
+    assert target.read_bytes() == before  # the hand edit is still there
 
 
 def test_generated_fast_validator_is_current() -> None:
