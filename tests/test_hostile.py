@@ -159,3 +159,10 @@ def test_import_refuses_to_write_through_a_symlink_out_of_dir(ws: Workspace) -> 
 def test_import_refuses_a_pal_id_argument_that_is_not_an_id(ws: Workspace) -> None:
     result = ws.run("import", "../../etc")
     assert result.code == 1 and "is not a PAL id" in result.err
+
+
+def test_error_messages_show_hidden_characters_escaped(ws: Workspace) -> None:
+    ws.write("a", pal_body(1))
+    result = ws.run("plan", "--target", "a\u202ebc")  # quoted raw by the error message
+    assert result.code == 1 and "a\\u202ebc" in result.err, result.err
+    assert "\u202e" not in result.err

@@ -56,9 +56,11 @@ def report_error(err: PalsyncError) -> None:
         from palsync.report import render_text
 
         click.echo(render_text(err.problems), nl=False, err=True)
-    click.echo(f"Error: {err.message}", err=True)
+    from palsync.textsafe import visible  # messages quote manifests and servers: no hidden text
+
+    click.echo(visible(f"Error: {err.message}"), err=True)
     if err.hint:
-        click.echo(f"Hint: {err.hint}", err=True)
+        click.echo(visible(f"Hint: {err.hint}"), err=True)
 
 
 def run(argv: list[str] | None = None) -> Any:
