@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import email.utils
 import ipaddress
+import json as jsonlib
+import math
 import os
 import random
+import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,12 +29,21 @@ import httpx
 
 from palsync.errors import ApiError, MakerConflict, NotFound, OutcomeUnknown, UsageError
 from palsync.fields import is_lease_pal, is_user_pal
+from palsync.redact import register, scrub
 
 DEFAULT_URL = "https://tavusapi.com"
 PAGE_SIZE = 100
+#: past this many pages of one list, the server's paging is taken to be broken
+MAX_PAGES = 2000
+#: the most pal-sync reads of one answer (a 1,000-PAL page of full objects is about 5 MiB)
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+#: the longest server message shown in an error
+DETAIL_LIMIT = 300
 RETRY_STATUS = {429, 502, 503, 504}
 T = TypeVar("T")
 R = TypeVar("R")
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass(frozen=True)
@@ -51,16 +64,56 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _unwrap(body: Any) -> dict[str, Any]:
+def shown_url(url: str) -> str:
+    """`scheme://host[:port]` of a URL: never its user:password@, path or query (which may hold
+    tokens); `(unparseable URL)` when there is no host."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return "(unparseable URL)"
+    if not parts.scheme or not host:
+        return "(unparseable URL)"
+    host = f"[{host}]" if ":" in host else host
+    return scrub(f"{parts.scheme}://{host}" + (f":{port}" if port else ""))
+
+
+def clean(text: str, limit: int = DETAIL_LIMIT) -> str:
+    """Server text made safe to print: known secrets removed, control and bidi characters
+    escaped, cut to `limit` characters."""
+    text = _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", scrub(text))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def check_api_key(key: str, source: str = "TAVUS_API_KEY") -> None:
+    """The key travels in an HTTP header: visible ASCII only. Never shows the key."""
+    for position, char in enumerate(key, 1):
+        if char in "\r\n":
+            problem = "a line break"
+        elif not char.isascii():
+            problem = "a non-ASCII character"
+        elif not char.isprintable() or char.isspace():
+            problem = "a space or a non-printable character"
+        else:
+            continue
+        raise UsageError(
+            f"the API key from {source} contains {problem} (character {position} of {len(key)}); "
+            "an API key is visible ASCII only",
+            hint="copy the key again from the Tavus dashboard (no quotes, no line break inside)",
+        )
+
+
+def _unwrap(body: dict[str, Any], method: str, path: str, status: int) -> dict[str, Any]:
     """Get-by-id bodies come as `{data: [obj]}`, `{data: obj}` or flat; accept all three."""
-    if isinstance(body, dict):
-        data = body.get("data")
-        if isinstance(data, list) and data and isinstance(data[0], dict):
-            return data[0]
-        if isinstance(data, dict):
-            return data
+    if "data" not in body:
         return body
-    raise ApiError("GET", "", None, "unexpected response body")
+    data = body["data"]
+    if isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict):
+        return data[0]
+    if isinstance(data, dict):
+        return data
+    raise ApiError(method, path, status, "answered without the object (`data` is not one object)")
 
 
 def _detail(response: httpx.Response) -> tuple[str, dict[str, Any] | None]:
@@ -70,19 +123,133 @@ def _detail(response: httpx.Response) -> tuple[str, dict[str, Any] | None]:
         return (response.reason_phrase or "error"), None
     if isinstance(body, dict):
         text = body.get("error") or body.get("message") or response.reason_phrase
-        return str(text), body
+        return clean(str(text)), body
     return response.reason_phrase or "error", None
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
+def _number(value: str) -> float | None:
     try:
-        return max(0.0, float(value))
+        number = float(value)
     except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds from `Retry-After` (delta-seconds or an HTTP date); None when absent or
+    unparseable (the caller falls back to its own backoff)."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    seconds = _number(value)
+    if seconds is not None:
+        return max(0.0, seconds)
+    try:
         parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _header_number(headers: httpx.Headers, *names: str) -> float | None:
+    for name in names:
+        value = headers.get(name)
+        if value:
+            number = _number(value.split(",")[0].split(";")[0].strip())
+            if number is not None:
+                return number
+    return None
+
+
+class RateGovernor:
+    """How fast the whole client may send, shared by every thread (issue 19).
+
+    Nothing is paced until the API answers 429. Then requests are spaced to a rate that adapts:
+    additive increase while requests succeed, multiplicative decrease on a 429 of a request sent
+    at the current rate (429s of requests already in flight at the old rate do not count twice).
+    The first estimate is the rate that the API let through in the last second. `RateLimit-*` /
+    `X-RateLimit-*` headers, where the API sends them, are honoured: `Remaining: 0` pauses every
+    thread until `Reset`, and a policy (`limit;w=window`) sets the rate directly.
+    """
+
+    BETA = 0.9  # decrease factor on a 429
+    PROBE = 0.25  # increase per second until a 429 is met while paced: finds the limit fast
+    GROWTH = 0.02  # increase per second once the limit is known: stays just under it
+    START = 1.0  # first rate: this share of what went through in the last second
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.rate: float | None = None
+        self.policy: float | None = None  # a rate the API announced
+        self._next = 0.0
+        self._pause_until = 0.0
+        self._decreased_at = -math.inf
+        self._ceiling: float | None = None  # the paced rate at which the last 429 came
+        self._ok: deque[float] = deque()  # when recent successes were answered
+        self.limited = 0
+
+    def wait(self) -> float:
+        """Block until this thread may send; returns the send time."""
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._pause_until)
+            if self.rate is not None:
+                start = max(start, self._next)
+                self._next = start + 1.0 / self.rate
+        if start > now:
+            time.sleep(start - now)
+        return start
+
+    def _headers(self, headers: httpx.Headers, now: float) -> None:
+        policy = headers.get("RateLimit-Policy") or headers.get("X-RateLimit-Policy")
+        if policy:
+            match = re.match(r"\s*(\d+(?:\.\d+)?)\s*;\s*w=(\d+(?:\.\d+)?)", policy)
+            if match and float(match.group(2)) > 0:
+                self.policy = 0.98 * float(match.group(1)) / float(match.group(2))
+                self.rate = self.policy
+        remaining = _header_number(headers, "RateLimit-Remaining", "X-RateLimit-Remaining")
+        reset = _header_number(headers, "RateLimit-Reset", "X-RateLimit-Reset")
+        if remaining is not None and remaining < 1 and reset is not None:
+            if reset > 1e9:  # an epoch time, not seconds
+                reset = reset - time.time()
+            self._pause_until = max(self._pause_until, now + min(max(reset, 0.0), 60.0))
+
+    def success(self, headers: httpx.Headers) -> None:
+        with self._lock:
+            now = self._clock()
+            self._ok.append(now)
+            while self._ok and self._ok[0] < now - 1.0:
+                self._ok.popleft()
+            if headers:
+                self._headers(headers, now)
+            if self.rate is not None and self.policy is None:
+                # per success, so that many per second: this share of the rate per second
+                self.rate += self.PROBE if self._ceiling is None else self.GROWTH
+
+    def throttled(self, sent_at: float, headers: httpx.Headers, retry_after: float | None) -> bool:
+        """A 429; True when it changed the rate (the caller may say so)."""
+        with self._lock:
+            self.limited += 1
+            now = self._clock()
+            if headers:
+                self._headers(headers, now)
+            if self.policy is not None or sent_at < self._decreased_at or retry_after == 0:
+                return False  # "retry at once" says nothing about the rate
+            while self._ok and self._ok[0] < now - 1.0:
+                self._ok.popleft()
+            if self.rate is None:
+                self.rate = max(1.0, self.START * len(self._ok))
+            else:
+                self._ceiling = self.rate
+                self.rate = max(0.5, self.rate * self.BETA)
+            self._decreased_at = now
+            self._next = max(self._next, now + 1.0 / self.rate)
+            return True
+
+
+class _TooLarge(Exception):
+    pass
 
 
 class TavusClient:
@@ -99,27 +266,61 @@ class TavusClient:
         retry_budget: float = 120.0,
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
         transport: httpx.BaseTransport | None = None,
         log: Callable[[str], None] | None = None,
+        notice: Callable[[str], None] | None = None,
     ):
-        parts = urlsplit(base_url)
+        register(api_key)
+        if not api_key:
+            raise UsageError("the Tavus API key is empty")
+        check_api_key(api_key)
+        where = shown_url(base_url)
+        try:
+            parts = urlsplit(base_url)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            raise UsageError(f"TAVUS_API_URL {where} is not a valid URL") from None
         if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise UsageError(f"TAVUS_API_URL {base_url!r} is not an http(s) URL")
+            raise UsageError(
+                f"TAVUS_API_URL {where} is not an http(s) URL",
+                hint=f"for example TAVUS_API_URL={DEFAULT_URL}",
+            )
+        if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+            raise UsageError(
+                f"TAVUS_API_URL ({where}) contains a user name or password (user:pass@host); "
+                "refusing it",
+                hint="pal-sync authenticates with TAVUS_API_KEY only; remove the user:pass@ part",
+            )
         if parts.scheme == "http" and not is_loopback(parts.hostname):
             raise UsageError(
                 f"refusing plain http:// to {parts.hostname}: the API key would travel unencrypted",
                 hint="use https://, or http:// only for a loopback emulator",
             )
-        if not api_key:
-            raise UsageError("the Tavus API key is empty")
-        self.base_url = base_url.rstrip("/")
+        if parts.query or parts.fragment:
+            raise UsageError(f"TAVUS_API_URL ({where}) must not have a ?query or #fragment")
+        self._log = log
+        self._notice = notice
+        path = parts.path.rstrip("/")
+        if path.endswith("/v2"):
+            # pal-sync adds /v2 to every path itself; https://tavusapi.com/v2 would ask /v2/v2/pals
+            path = path[: -len("/v2")]
+            self._tell(
+                f"TAVUS_API_URL ends in /v2; pal-sync adds /v2 itself, so it uses "
+                f"{where}{path} (set TAVUS_API_URL={where}{path} to silence this)"
+            )
+        self.base_url = f"{parts.scheme}://{parts.netloc}{path}"
+        self.where = where
         self.concurrency = max(1, concurrency)
         self.max_retries = max_retries
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
+        self.max_response_bytes = max_response_bytes
+        self.governor = RateGovernor()
         self._budget = retry_budget
+        self._budget_total = retry_budget
         self._budget_lock = threading.Lock()
-        self._log = log
+        self._last_rate_notice = -math.inf
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self._pool = ThreadPoolExecutor(
             max_workers=self.concurrency, thread_name_prefix="tavus-api"
@@ -131,13 +332,14 @@ class TavusClient:
             verify=parts.scheme == "https",
             timeout=timeout,
             transport=transport,
+            follow_redirects=False,  # a redirect is never the API's own answer (issue 10, 6)
             limits=httpx.Limits(
                 max_connections=self.concurrency, max_keepalive_connections=self.concurrency
             ),
         )
 
     def __repr__(self) -> str:
-        return f"TavusClient({self.base_url!r})"
+        return f"TavusClient({self.where!r})"
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -153,7 +355,14 @@ class TavusClient:
 
     def _say(self, line: str) -> None:
         if self._log is not None:
-            self._log(line)
+            self._log(scrub(line))
+
+    def _tell(self, line: str) -> None:
+        """Something the user should see even without -v (retries, a corrected URL)."""
+        if self._notice is not None:
+            self._notice(scrub(line))
+        else:
+            self._say(line)
 
     def _spend(self, seconds: float) -> bool:
         with self._budget_lock:
@@ -168,6 +377,29 @@ class TavusClient:
             return min(hinted, self.backoff_cap)
         return random.uniform(0, min(self.backoff_cap, self.backoff_base * 2**attempt))
 
+    def _send(
+        self, method: str, path: str, params: dict[str, Any] | None, json: Any
+    ) -> httpx.Response:
+        """One exchange, the body read in chunks and abandoned past `max_response_bytes`."""
+        request = self._http.build_request(method, path, params=params, json=json)
+        response = self._http.send(request, stream=True)
+        try:
+            length = response.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > self.max_response_bytes:
+                raise _TooLarge
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > self.max_response_bytes:
+                    raise _TooLarge
+        finally:
+            response.close()
+        drop = {"content-encoding", "content-length", "transfer-encoding"}
+        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in drop]
+        return httpx.Response(
+            response.status_code, headers=headers, content=bytes(body), request=request
+        )
+
     def request(
         self,
         method: str,
@@ -178,19 +410,39 @@ class TavusClient:
         create: bool = False,
         ok: Iterable[int] = (),
     ) -> httpx.Response:
-        """Send with retries. `create`: never resend once the request may have been received."""
+        """Send with retries. `create`: never resend once the request may have been received.
+
+        Returns only 2xx answers (and the statuses in `ok`); a redirect, an oversized answer or
+        an error status is an ApiError."""
         allowed = set(ok)
         shown = path + (("?" + "&".join(f"{k}={v}" for k, v in params.items())) if params else "")
         attempt = 0
         while True:
+            sent_at = self.governor.wait()
             started = time.monotonic()
             response: httpx.Response | None = None
             failure = ""
             try:
                 with self._slots:
-                    response = self._http.request(method, path, params=params, json=json)
+                    response = self._send(method, path, params, json)
+            except _TooLarge:
+                mib = self.max_response_bytes / (1024 * 1024)
+                kind = OutcomeUnknown if create or method == "PATCH" else ApiError
+                self._say(f"{method} {shown} -> answer over {mib:g} MiB; abandoned")
+                raise kind(
+                    method,
+                    path,
+                    None,
+                    f"answered with more than {mib:g} MiB; pal-sync reads at most that much of "
+                    "one answer"
+                    + ("; the request may have taken effect" if kind is not ApiError else ""),
+                    hint="check TAVUS_API_URL: the Tavus API pages its lists",
+                ) from None
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as err:
-                failure = f"connection failed ({type(err).__name__})"  # nothing was sent
+                refused = "refused" in str(err).lower()
+                failure = (
+                    "connection refused" if refused else f"cannot connect ({type(err).__name__})"
+                )
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as err:
                 failure = f"no response ({type(err).__name__})"
                 if create or method == "PATCH":
@@ -202,8 +454,25 @@ class TavusClient:
             if response is not None:
                 status = response.status_code
                 self._say(f"{method} {shown} -> {status} ({elapsed} ms)")
-                if status < 400 or status in allowed:
+                if status == 429:
+                    hinted = _retry_after(response)
+                    if self.governor.throttled(sent_at, response.headers, hinted):
+                        self._rate_notice(method, shown)
+                else:
+                    self.governor.success(response.headers)
+                if 200 <= status < 300 or status in allowed:
                     return response
+                if 300 <= status < 400:
+                    target = shown_url(response.headers.get("Location", ""))
+                    raise ApiError(
+                        method,
+                        path,
+                        status,
+                        f"answered {status}, a redirect"
+                        + (f" to {target}" if target != "(unparseable URL)" else "")
+                        + ", not an answer of the Tavus API; nothing is assumed done",
+                        hint="check TAVUS_API_URL: a proxy or login page seems to answer for it",
+                    )
                 if status not in RETRY_STATUS:
                     raise self._error(method, path, response)
                 if (create and status != 429) or (method == "PATCH" and status in (502, 504)):
@@ -216,23 +485,45 @@ class TavusClient:
                 self._say(f"{method} {shown} -> {failure} ({elapsed} ms)")
             attempt += 1
             wait = self._delay(attempt, response)
-            if attempt > self.max_retries or not self._spend(wait):
+            out_of_tries = attempt > self.max_retries
+            if out_of_tries or not self._spend(wait):
                 code = response.status_code if response is not None else None
-                unreachable = failure.startswith("connection failed")
-                url = self._http.base_url  # without any user:password@ part
-                where = f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
+                unreachable = response is None and not failure.startswith("no response")
+                why = (
+                    ""
+                    if out_of_tries
+                    else f" (the retry time budget of {self._budget_total:g} s is spent)"
+                )
                 raise ApiError(
                     method,
                     path,
                     code,
-                    f"gave up after {attempt} attempts: {failure}",
-                    hint=f"cannot connect to {where}; check TAVUS_API_URL and the "
+                    f"gave up after {attempt} attempts{why}: {failure}",
+                    hint=f"cannot connect to {self.where}; check TAVUS_API_URL and the "
                     "network (a rerun converges)"
                     if unreachable
                     else "the API is rate limiting or unavailable; rerun later (a rerun converges)",
                 )
-            self._say(f"  retrying in {wait:.2f}s (attempt {attempt + 1})")
+            line = (
+                f"{method} {shown}: {failure}; retrying in {wait:.1f} s "
+                f"(attempt {attempt + 1} of {self.max_retries + 1})"
+            )
+            if response is not None and response.status_code == 429:
+                self._say(line)  # the rate notice speaks for 429s
+            else:
+                self._tell(line)
             time.sleep(wait)
+
+    def _rate_notice(self, method: str, shown: str) -> None:
+        now = time.monotonic()
+        if now - self._last_rate_notice < 5.0:
+            return
+        self._last_rate_notice = now
+        rate = self.governor.rate
+        self._tell(
+            f"{method} {shown}: the API is rate limiting (429); pacing requests"
+            + (f" to about {rate:.1f} a second" if rate else "")
+        )
 
     def _error(self, method: str, path: str, response: httpx.Response) -> ApiError:
         detail, body = _detail(response)
@@ -253,6 +544,45 @@ class TavusClient:
             )
         return ApiError(method, path, status, detail, body=body)
 
+    @staticmethod
+    def _json(
+        response: httpx.Response, method: str, path: str, *, kind: type[ApiError] = ApiError
+    ) -> Any:
+        """The JSON of a success answer, or an ApiError that says what came instead."""
+        status = response.status_code
+        media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if not response.content.strip():
+            problem = f"answered {status} with an empty body, not JSON"
+        elif media and media != "application/json" and not media.endswith("+json"):
+            problem = f"answered {status} with {clean(media, 60)}, not JSON"
+        else:
+            try:
+                return jsonlib.loads(response.content)
+            except ValueError:
+                problem = f"answered {status} with a body that is not valid JSON"
+        suffix = "; the request may have taken effect" if kind is OutcomeUnknown else ""
+        raise kind(
+            method,
+            path,
+            status,
+            problem + suffix,
+            hint="this is not an answer of the Tavus API: check TAVUS_API_URL (a proxy, a "
+            "login page or another service may answer for it)",
+        )
+
+    def _object(
+        self, response: httpx.Response, method: str, path: str, *, kind: type[ApiError] = ApiError
+    ) -> dict[str, Any]:
+        body = self._json(response, method, path, kind=kind)
+        if not isinstance(body, dict):
+            raise kind(
+                method,
+                path,
+                response.status_code,
+                f"answered {response.status_code} with a JSON {type(body).__name__}, not an object",
+            )
+        return body
+
     # ------------------------------------------------------------------ concurrency
 
     def map_concurrent(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
@@ -269,48 +599,118 @@ class TavusClient:
 
     # ------------------------------------------------------------------ pagination
 
-    def _paged(
-        self, path: str, params: dict[str, Any], *, first_page: int = 1, expected: int = 0
-    ) -> tuple[list[dict], int | None]:
-        """Every item of a list endpoint: page one, then the rest concurrently.
+    def _page(self, path: str, params: dict[str, Any], page: int) -> tuple[list[dict], int | None]:
+        """One page: its items and its `total_count` (None unless a non-negative integer)."""
+        query = {**params, "limit": PAGE_SIZE, "page": page}
+        response = self.request("GET", path, params=query)
+        body = self._object(response, "GET", path)
+        data = body.get("data")
+        if not isinstance(data, list):
+            raise ApiError(
+                "GET", path, response.status_code, "answered without a `data` list of items"
+            )
+        total = body.get("total_count")
+        ok_total = isinstance(total, int) and not isinstance(total, bool) and total >= 0
+        return [d for d in data if isinstance(d, dict)], (total if ok_total else None)
 
-        With `expected` (how many items the caller believes exist, e.g. from the lock) the pages
-        that many items need are all asked for at once: one round trip instead of two when the
-        guess holds. Pages are counted by the items the server actually returned (it may cap
-        `limit` silently, but alike for every page); a wrong guess costs requests, never
-        correctness.
+    def _paged(
+        self,
+        path: str,
+        params: dict[str, Any],
+        ids: tuple[str, ...],
+        *,
+        first_page: int = 1,
+        expected: int = 0,
+    ) -> list[dict]:
+        """Every item of a list endpoint, each once (by the first of `ids` it has).
+
+        Reads until a page shows the end: an empty page, a page shorter than an earlier one, or
+        a page shorter than the `limit` asked for while `total_count` agrees that nothing is
+        left. `total_count` only sizes the next batch of pages; it never ends the listing alone,
+        and a wrong one (missing, a lie, one off because a PAL was deleted meanwhile) costs
+        requests, never items. With `expected` (the lock's count) every predicted page goes out
+        at once: one round trip when the guess holds. Bounded: MAX_PAGES pages, and a full page
+        of items already listed (a server that ignores `page`) is an error, not a loop.
         """
 
-        def fetch(page: int) -> dict[str, Any]:
-            body = self.request(
-                "GET", path, params={**params, "limit": PAGE_SIZE, "page": page}
-            ).json()
-            return body if isinstance(body, dict) else {}
+        def identity(item: dict) -> Any:
+            for name in ids:
+                if item.get(name) is not None:
+                    return (name, str(item[name]))
+            return jsonlib.dumps(item, sort_keys=True, default=str)
 
-        def data(body: dict[str, Any]) -> list[dict]:
-            return [d for d in body.get("data", []) if isinstance(d, dict)]
-
-        guessed = max(1, -(-expected // PAGE_SIZE))
-        bodies = self.map_concurrent(fetch, list(range(first_page, first_page + guessed)))
-        items = data(bodies[0])
-        total = bodies[0].get("total_count")
-        if not isinstance(total, int):
-            return [i for b in bodies for i in data(b)], None
-        size = len(items)
-        if not items or size >= total:
-            return items, total
-        for body in bodies[1:]:  # the server caps every page alike, so these are good pages
-            items.extend(data(body))
-        pages = list(range(first_page + guessed, first_page + -(-total // size)))
-        for body in self.map_concurrent(fetch, pages):
-            items.extend(data(body))
-        return items, total
-
-    @staticmethod
-    def _dedupe(items: list[dict], key: str) -> list[dict]:
         seen: dict[Any, dict] = {}
-        for item in items:
-            seen.setdefault(item.get(key, id(item)), item)
+        size = 0  # items per page as the server actually returns them
+        total: int | None = None
+        pages = 0
+        page = first_page
+        batch = max(1, -(-expected // PAGE_SIZE) + (1 if expected % PAGE_SIZE == 0 else 0))
+        while True:
+            batch = min(batch, MAX_PAGES - pages)
+            if batch <= 0:
+                raise ApiError(
+                    "GET",
+                    path,
+                    None,
+                    f"still full pages after {MAX_PAGES} pages ({len(seen)} items); stopping",
+                    hint="the server's paging looks broken; nothing was changed",
+                )
+            results = self.map_concurrent(
+                lambda n: self._page(path, params, n), list(range(page, page + batch))
+            )
+            ended = False
+            for number, (data, page_total) in enumerate(results, page):  # in page order
+                pages += 1
+                total = page_total if total is None else total
+                if not data:
+                    ended = True
+                    break
+                fresh = [item for item in data if identity(item) not in seen]
+                for item in fresh:
+                    seen[identity(item)] = item
+                complete = total is not None and len(seen) >= total
+                # a full page of nothing new: the server ignores `page` (unless it was one short
+                # answer repeated, with no count or a count that agrees: that was everything)
+                if (
+                    not fresh
+                    and len(data) >= size
+                    and (len(data) >= PAGE_SIZE or not complete)
+                    and not (len(data) < PAGE_SIZE and total is None)
+                ):
+                    raise ApiError(
+                        "GET",
+                        path,
+                        200,
+                        f"page {number} repeated items already listed; the server does not "
+                        "seem to honour `page`, so pal-sync cannot know it has seen every item",
+                        hint="nothing was changed; report this server behaviour",
+                    )
+                if not fresh or len(data) < size or (len(data) < PAGE_SIZE and complete):
+                    # the end: a page of items already seen (a listing that shifted, or one
+                    # short answer repeated by a server that ignores `page`), a page shorter
+                    # than the others, or shorter than asked with the count agreeing
+                    ended = True
+                    break
+                size = len(data)
+            if ended:
+                break
+            page += batch
+            left = (total - len(seen)) if total is not None else 0
+            hint = -(-left // size) + (1 if left % size == 0 else 0) if left > 0 else pages
+            batch = max(1, min(hint, max(16, 2 * pages)))
+        if first_page == 1 and (total is None or len(seen) < total):
+            # fewer items than announced, or no count at all: the page base may be 0 on this
+            # server (tavus-api.md 4), so page 1 was its second page; page 0 settles it
+            try:
+                data, _ = self._page(path, params, 0)
+            except ApiError as err:
+                if err.status not in (400, 404, 422):
+                    raise
+                data = []
+            for item in data:
+                seen.setdefault(identity(item), item)
+            if total is not None and len(seen) != total:
+                self._say(f"GET {path}: {len(seen)} items, total_count said {total}")
         return list(seen.values())
 
     # ------------------------------------------------------------------ PALs
@@ -320,45 +720,46 @@ class TavusClient:
         that holds pal-sync's own lease unless `with_lease`).
 
         `expected`: how many the caller believes exist (one round trip when right)."""
-        raw, total = self._paged("/v2/pals", {"pal_type": "user"}, expected=expected)
-        pals = self._dedupe(raw, "pal_id")
-        if total is not None and len(pals) < total:
-            # pages overlapped or fell short: the page base may be 0 on this server
-            extra, _ = self._paged("/v2/pals", {"pal_type": "user"}, first_page=0)
-            pals = self._dedupe(pals + extra, "pal_id")
+        pals = self._paged(
+            "/v2/pals", {"pal_type": "user"}, ("pal_id", "persona_id"), expected=expected
+        )
         return [p for p in pals if is_user_pal(p) and (with_lease or not is_lease_pal(p))]
 
     def get_pal(self, pal_id: str) -> dict[str, Any] | None:
+        path = f"/v2/pals/{pal_id}"
         try:
-            response = self.request("GET", f"/v2/pals/{pal_id}")
+            response = self.request("GET", path)
         except NotFound:
             return None
-        return _unwrap(response.json())
+        return _unwrap(self._object(response, "GET", path), "GET", path, response.status_code)
 
     def find_pals_by_name(self, name: str) -> list[dict[str, Any]]:
         return [p for p in self.list_pals() if p.get("pal_name") == name]
 
     def create_pal(self, body: dict[str, Any]) -> dict[str, Any]:
         response = self.request("POST", "/v2/pals", json=body, create=True)
-        created = _unwrap(response.json())
-        if not created.get("pal_id"):
-            raise ApiError("POST", "/v2/pals", response.status_code, "response has no pal_id")
+        answer = self._object(response, "POST", "/v2/pals", kind=OutcomeUnknown)
+        created = _unwrap(answer, "POST", "/v2/pals", response.status_code)
+        if not isinstance(created.get("pal_id"), str) or not created["pal_id"]:
+            raise OutcomeUnknown(
+                "POST",
+                "/v2/pals",
+                response.status_code,
+                "the answer has no pal_id; the request may have taken effect",
+            )
         return created
 
     def patch_pal(
         self, pal_id: str, ops: list[dict[str, Any]], *, force: bool = False
     ) -> PatchResult:
         params = {"force": "true"} if force else None
-        response = self.request("PATCH", f"/v2/pals/{pal_id}", json=ops, params=params, ok={304})
+        path = f"/v2/pals/{pal_id}"
+        response = self.request("PATCH", path, json=ops, params=params, ok={304})
         if response.status_code == 304:
             return PatchResult(changed=False, status=304)
         body: dict[str, Any] | None = None
-        if response.content:
-            try:
-                parsed = response.json()
-                body = parsed if isinstance(parsed, dict) else None
-            except ValueError:
-                body = None
+        if response.content.strip():
+            body = self._object(response, "PATCH", path)
         return PatchResult(
             changed=True,
             status=response.status_code,
@@ -368,29 +769,57 @@ class TavusClient:
         )
 
     def delete_pal(self, pal_id: str) -> bool:
+        """True deleted, False already gone; anything but the API's own 200/204 is an error
+        (a redirect or a login page is never taken for a delete)."""
+        path = f"/v2/pals/{pal_id}"
         try:
-            self.request("DELETE", f"/v2/pals/{pal_id}")
+            response = self.request("DELETE", path)
         except NotFound:
             return False
+        if response.status_code not in (200, 204):
+            raise ApiError(
+                "DELETE",
+                path,
+                response.status_code,
+                f"answered {response.status_code}, not 200 or 204; not taken as deleted",
+            )
+        if response.content.strip():
+            self._json(response, "DELETE", path)
         return True
 
     # ------------------------------------------------------------------ references
 
     def list_faces(self) -> list[dict[str, Any]]:
-        return self._dedupe(self._paged("/v2/faces", {"verbose": "true"})[0], "face_id")
+        return self._paged("/v2/faces", {"verbose": "true"}, ("face_id", "replica_id"))
 
     def list_objectives(self) -> list[dict[str, Any]]:
-        return self._dedupe(self._paged("/v2/objectives", {})[0], "objectives_id")
+        return self._paged("/v2/objectives", {}, ("objectives_id", "uuid"))
 
     def list_guardrails(self) -> list[dict[str, Any]]:
         """Individual guardrails (`legacy=false`) and legacy sets (`legacy=true`), merged."""
+        ids = ("uuid", "guardrails_id", "guardrail_id")
         individual, sets = self.map_concurrent(
-            lambda legacy: self._paged("/v2/guardrails", {"legacy": legacy})[0], ["false", "true"]
+            lambda legacy: self._paged("/v2/guardrails", {"legacy": legacy}, ids),
+            ["false", "true"],
         )
         return individual + sets
 
     def list_documents(self) -> list[dict[str, Any]]:
-        return self._dedupe(self._paged("/v2/documents", {}, first_page=0)[0], "document_id")
+        return self._paged("/v2/documents", {}, ("document_id", "uuid"), first_page=0)
+
+
+def _env_number(var: str, cast: Callable[[str], float], what: str) -> float:
+    raw = os.environ[var].strip()
+    try:
+        value = cast(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        shown = clean(raw, 40)
+        raise UsageError(
+            f"{var} must be {what}, not {shown!r}", hint=f"unset {var} to use the default"
+        )
+    return value
 
 
 def client_from_env(
@@ -404,23 +833,34 @@ def client_from_env(
     if api_key_file:
         try:
             key = Path(api_key_file).read_text(encoding="utf-8").strip()
+        except UnicodeDecodeError:
+            raise UsageError(
+                f"--api-key-file {api_key_file} is not UTF-8 text",
+                hint="an API key is visible ASCII only",
+            ) from None
         except OSError as err:
             raise UsageError(f"cannot read --api-key-file {api_key_file}: {err.strerror}") from None
+        source = f"--api-key-file {api_key_file}"
     else:
         key = os.environ.get("TAVUS_API_KEY", "").strip()
+        source = "TAVUS_API_KEY"
+    register(key)
     if not key:
         raise UsageError(
             "no Tavus API key",
             hint="export TAVUS_API_KEY=... (or pass "
             "--api-key-file FILE; try --emulator to run without an account)",
         )
+    check_api_key(key, source)
     url = base_url or os.environ.get("TAVUS_API_URL") or DEFAULT_URL
-    env_knobs = {
-        "backoff_base": ("PALSYNC_BACKOFF_BASE", float),
-        "timeout": ("PALSYNC_TIMEOUT", float),
-        "max_retries": ("PALSYNC_MAX_RETRIES", int),
+    env_knobs: dict[str, tuple[str, Callable[[str], float], str]] = {
+        "backoff_base": ("PALSYNC_BACKOFF_BASE", float, "a number of seconds (e.g. 0.5)"),
+        "timeout": ("PALSYNC_TIMEOUT", float, "a number of seconds (e.g. 30)"),
+        "max_retries": ("PALSYNC_MAX_RETRIES", int, "a whole number (e.g. 5)"),
     }
-    for name, (var, cast) in env_knobs.items():
+    for name, (var, cast, what) in env_knobs.items():
         if var in os.environ and name not in kwargs:
-            kwargs[name] = cast(os.environ[var])
+            kwargs[name] = _env_number(var, cast, what)
+    if kwargs.get("timeout") == 0:
+        raise UsageError("PALSYNC_TIMEOUT must be more than 0 seconds")
     return TavusClient(url, key, log=log, **kwargs)

@@ -113,13 +113,16 @@ def open_client(
     from palsync.api import client_from_env
 
     log = (lambda line: click.echo(line, err=True)) if verbose else None
+    notice = lambda line: click.echo(line, err=True)  # noqa: E731 - retries, even without -v
     if not emulator:
         from palsync import redact
 
         if api_key_file:  # TAVUS_API_KEY is registered by the entry point already
             with contextlib.suppress(OSError, UnicodeDecodeError):
                 redact.register(Path(api_key_file).read_text(encoding="utf-8"))
-        with client_from_env(api_key_file=api_key_file, log=log, concurrency=concurrency) as client:
+        with client_from_env(
+            api_key_file=api_key_file, log=log, notice=notice, concurrency=concurrency
+        ) as client:
             yield client
         return
     from palsync.api import TavusClient
@@ -128,7 +131,7 @@ def open_client(
     key = secrets.token_hex(16)
     with (
         Emulator(state_file=EMULATOR_STATE, api_key=key) as emu,
-        TavusClient(emu.url, key, log=log, concurrency=concurrency) as client,
+        TavusClient(emu.url, key, log=log, notice=notice, concurrency=concurrency) as client,
     ):
         yield client
 

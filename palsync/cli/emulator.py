@@ -64,6 +64,18 @@ def _fault_spec(path: str) -> dict[str, Any]:
 )
 @click.option("--latency", type=float, default=0.0, help="Seconds added to every request.")
 @click.option(
+    "--rate-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Answer 429 (with Retry-After) above this many requests a second (token bucket).",
+)
+@click.option(
+    "--burst",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Requests allowed at once under --rate-limit.",
+)
+@click.option(
     "--faults",
     "faults_file",
     type=click.Path(exists=True, dir_okay=False),
@@ -75,6 +87,8 @@ def command(
     state: str | None,
     api_key_file: str | None,
     latency: float,
+    rate_limit: float | None,
+    burst: int,
     faults_file: str | None,
 ) -> int:
     """Serve a faithful local Tavus API on loopback (Ctrl-C to stop).
@@ -105,6 +119,8 @@ def command(
             emulator.faults.configure({"latency": latency, **spec})
         except (TypeError, ValueError) as err:
             raise UsageError(f"--faults {faults_file}: {err}") from None
+    if rate_limit is not None:
+        emulator.faults.set_rate_limit(rate_limit, burst)
     try:
         url = emulator.start(host, port)
     except OSError as err:

@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import fnmatch
+import math
 import random
 import re
 import threading
+import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-KINDS = ("status", "drop_after_commit", "drop", "delay", "maker_conflict")
+KINDS = (
+    "status",
+    "drop_after_commit",
+    "drop",
+    "delay",
+    "maker_conflict",
+    # a misbehaving server (issue 10): answers that are not the API's own
+    "redirect",  # a 3xx to `location` (default 302), nothing done
+    "body",  # `status` (2xx, default 200) with `content_type` and `text` as the body, nothing done
+    "huge",  # 200 application/json of `size` bytes, streamed (chunked), nothing done
+    "total_count",  # the real answer, its `total_count` removed (`value` null), replaced
+    # (`value`), or moved by `offset`
+)
+HTML_PAGE = "<!doctype html><html><head><title>Sign in</title></head><body>Sign in</body></html>"
 _ID = re.compile(r"^(/v2/[a-z-]+)/[^/]+")
 
 
@@ -31,6 +46,12 @@ class FaultRule:
     status: int = 503
     retry_after: str | None = "0"
     seconds: float = 0.0
+    location: str = "https://login.example.com/sso"
+    content_type: str = "text/html; charset=utf-8"
+    text: str = HTML_PAGE
+    size: int = 0
+    value: Any = None
+    offset: int = 0
     seen: int = field(default=0, repr=False)
     fired: int = field(default=0, repr=False)
 
@@ -42,12 +63,63 @@ class FaultRule:
         return asdict(self)
 
 
+class TokenBucket:
+    """A request-rate limit: `rate` requests a second, bursts of up to `burst`; a request that
+    finds the bucket empty is answered 429 with `Retry-After` (whole seconds, as HTTP says) and,
+    with `headers`, `RateLimit-Limit/-Remaining/-Reset` on every answer."""
+
+    def __init__(self, rate: float, burst: int = 1, headers: bool = False):
+        if not (isinstance(rate, int | float) and math.isfinite(rate) and rate > 0):
+            raise ValueError(f"rate limit: rate must be a positive number, not {rate!r}")
+        if not (isinstance(burst, int) and burst >= 1):
+            raise ValueError(f"rate limit: burst must be a whole number >= 1, not {burst!r}")
+        self.rate = float(rate)
+        self.burst = burst
+        self.headers = bool(headers)
+        self._tokens = float(burst)
+        self._at = time.monotonic()
+        self._lock = threading.Lock()
+        self.allowed = 0
+        self.refused = 0
+
+    def take(self) -> tuple[bool, dict[str, str]]:
+        """(allowed, headers to send)."""
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            allowed = self._tokens >= 1
+            if allowed:
+                self._tokens -= 1
+                self.allowed += 1
+            else:
+                self.refused += 1
+            wait = max(0.0, (1 - self._tokens) / self.rate)
+            headers: dict[str, str] = {}
+            if not allowed:
+                headers["Retry-After"] = str(max(1, math.ceil(wait)))
+            if self.headers:
+                headers["RateLimit-Policy"] = f"{self.rate:g};w=1;burst={self.burst}"
+                headers["RateLimit-Limit"] = str(self.burst)
+                headers["RateLimit-Remaining"] = str(int(self._tokens))
+                headers["RateLimit-Reset"] = str(max(1, math.ceil(wait)))
+            return allowed, headers
+
+    def public(self) -> dict[str, Any]:
+        return {"rate": self.rate, "burst": self.burst, "headers": self.headers}
+
+
 class Faults:
     def __init__(self, latency: float = 0.0, seed: int = 1234):
         self._lock = threading.Lock()
         self.latency = latency
         self.rules: list[FaultRule] = []
+        self.rate_limit: TokenBucket | None = None
         self._random = random.Random(seed)
+
+    def set_rate_limit(self, rate: float | None, burst: int = 1, headers: bool = False) -> None:
+        """A token-bucket limit on every API request (None: no limit)."""
+        self.rate_limit = None if rate is None else TokenBucket(rate, burst, headers)
 
     def set_latency(self, seconds: float) -> None:
         self.latency = seconds
@@ -57,10 +129,10 @@ class Faults:
             self.rules.append(rule)
         return rule
 
-    SPEC_KEYS = ("latency", "rules")
+    SPEC_KEYS = ("latency", "rules", "rate_limit")
 
     def configure(self, spec: dict[str, Any]) -> None:
-        """Replace everything from a JSON spec: `{latency, rules: [{kind, ...}]}`.
+        """Replace everything from a JSON spec: `{latency, rules: [{kind, ...}], rate_limit}`.
 
         A spec with an unknown key or a value of the wrong type is refused (ValueError naming
         it): a misspelt `rulez` must not quietly run a test with no faults at all."""
@@ -79,14 +151,23 @@ class Faults:
         latency = spec.get("latency", 0.0)
         if isinstance(latency, bool) or not isinstance(latency, int | float) or latency < 0:
             raise ValueError(f"latency must be a number of seconds >= 0, not {latency!r}")
+        limit = spec.get("rate_limit")
+        if limit is not None and not isinstance(limit, dict):
+            raise ValueError("rate_limit must be an object: {rate, burst, headers}")
+        try:
+            bucket = TokenBucket(**limit) if limit else None
+        except TypeError as err:
+            raise ValueError(f"rate_limit: {err}; known: rate, burst, headers") from None
         with self._lock:
             self.latency = float(latency)
             self.rules = rules
+            self.rate_limit = bucket
 
     def clear(self) -> None:
         with self._lock:
             self.rules = []
             self.latency = 0.0
+            self.rate_limit = None
 
     def match(self, method: str, path: str) -> FaultRule | None:
         """The first rule that fires for this request (counting it), or None."""

@@ -102,6 +102,14 @@ class Handler(BaseHTTPRequestHandler):
             return
         if emulator.faults.latency and not path.startswith("/_emulator"):
             time.sleep(emulator.faults.latency)
+        limit_headers: dict[str, str] = {}
+        bucket = emulator.faults.rate_limit
+        if bucket is not None and not path.startswith("/_emulator"):
+            allowed, limit_headers = bucket.take()
+            if not allowed:
+                self._send(429, {"message": "Too many requests"}, limit_headers)
+                emulator.log.record(method, self.path, 429)
+                return
         rule = emulator.faults.match(method, path)
         if rule is not None and rule.kind == "delay":
             time.sleep(rule.seconds)
@@ -119,6 +127,20 @@ class Handler(BaseHTTPRequestHandler):
             message = "Too many requests" if rule.status == 429 else "Service unavailable"
             self._send(rule.status, {"message": message}, headers)
             emulator.log.record(method, self.path, rule.status)
+            return
+        if rule is not None and rule.kind == "redirect":
+            code = rule.status if 300 <= rule.status < 400 else 302
+            self._send_raw(code, b"", "", {"Location": rule.location})
+            emulator.log.record(method, self.path, code)
+            return
+        if rule is not None and rule.kind == "body":
+            code = rule.status if 200 <= rule.status < 300 else 200
+            self._send_raw(code, rule.text.encode(), rule.content_type)
+            emulator.log.record(method, self.path, code)
+            return
+        if rule is not None and rule.kind == "huge":
+            emulator.log.record(method, self.path, 200)
+            self._send_huge(rule.size)
             return
         if (
             rule is not None
@@ -147,7 +169,47 @@ class Handler(BaseHTTPRequestHandler):
         if rule is not None and rule.kind == "drop_after_commit":
             self._drop()
             return
-        self._send(status, payload)
+        if rule is not None and rule.kind == "total_count" and isinstance(payload, dict):
+            payload = dict(payload)
+            true_count = payload.pop("total_count", None)
+            if rule.offset and isinstance(true_count, int):
+                payload["total_count"] = true_count + rule.offset
+            elif rule.value is not None:
+                payload["total_count"] = rule.value
+        self._send(status, payload, limit_headers)
+
+    def _send_raw(
+        self, status: int, payload: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if content_type:
+            self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if payload:
+            self.wfile.write(payload)
+
+    def _send_huge(self, size: int) -> None:
+        """A JSON list answer of about `size` bytes, written in chunks as it is produced (never
+        held in memory); stops quietly when the client hangs up."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        item = b'{"pal_id": "p0000000000", "pal_name": "' + b"x" * 900 + b'", "pal_type": "user"},'
+        chunk = b'{"data": [' + item * 64
+        sent = 0
+        try:
+            while sent < size:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+                chunk = item * 64
+            tail = b'{"pal_id": "p0000000000"}], "total_count": 1}'
+            self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(tail), tail))
+        except OSError:
+            self.close_connection = True
 
     def _authenticate(self) -> None:
         key = self.headers.get("x-api-key")
@@ -181,12 +243,17 @@ class Emulator:
         latency: float = 0.0,
         seed: bool = True,
         page_cap: int = 100,
+        rate_limit: float | None = None,
+        burst: int = 1,
+        rate_limit_headers: bool = False,
     ):
         self.state_file = Path(state_file) if state_file else None
         self.api_key = api_key
         self.page_cap = page_cap
         self.store = Store(seed=seed)
         self.faults = Faults(latency)
+        if rate_limit is not None:  # requests a second (token bucket), 429 when exceeded
+            self.faults.set_rate_limit(rate_limit, burst, rate_limit_headers)
         self.log = RequestLog()
         self._server: _Server | None = None
         self._threads: list[threading.Thread] = []
