@@ -8,6 +8,7 @@ recovered by adoption, never by a second PAL. Lost responses are resolved by rea
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -18,11 +19,47 @@ from typing import Any
 
 from palsync import lock as lockfile
 from palsync.canonical import desired_form, fingerprint, live_form, lookup, normalise_live
-from palsync.errors import ApiError, Interrupted, MakerConflict, OutcomeUnknown
+from palsync.errors import ApiError, Interrupted, MakerConflict, OutcomeUnknown, UsageError
+from palsync.fields import STOCK_PAL_IDS
 from palsync.lock import Lock, LockEntry
 from palsync.plan import Change, Desired, Plan, build
 
 ATTEMPTS = 3
+#: how long after a create was sent (or an interrupted apply recorded its intent) a PAL it made
+#: may still be invisible to list and get (a slow commit): about the client's timeout
+CREATE_GRACE = 30.0
+GRACE_VARIABLE = "PALSYNC_CREATE_GRACE"
+
+
+def create_grace() -> float:
+    """Seconds to keep listing the account for a create that may still be committing before a
+    create is sent again (`PALSYNC_CREATE_GRACE`, default 30)."""
+    text = os.environ.get(GRACE_VARIABLE, "").strip()
+    if not text:
+        return CREATE_GRACE
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 3600 or value != value:
+        raise UsageError(
+            f"{GRACE_VARIABLE}={text!r} is not a number of seconds between 0 and 3600",
+            hint=f"unset it (default {CREATE_GRACE:g}) or give e.g. {GRACE_VARIABLE}=30",
+        )
+    return value
+
+
+def _epoch(stamp: str | None) -> float | None:
+    """A lock time stamp (`2026-01-01T00:00:00Z`) as seconds since the epoch; None if unreadable."""
+    from datetime import UTC, datetime
+
+    if not stamp:
+        return None
+    try:
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
 @dataclass(frozen=True)
@@ -45,6 +82,9 @@ class LockWriter:
         self._lock = lock
         self._path = path
         self._mutex = threading.Lock()
+        # the writer exists only under the apply guard: nobody else is writing this lock now,
+        # so temporary files of it are leftovers of a killed run (git would commit them)
+        lockfile.clean_temp_files(path)
 
     @property
     def current(self) -> Lock:
@@ -66,6 +106,7 @@ def _entry(change: Change, pal_id: str) -> LockEntry:
         change.managed,
         dict(change.secret_fingerprints),
         change.protected,
+        replaces=change.replaces,
     )
 
 
@@ -90,8 +131,12 @@ class Applier:
         self.known_ids = set(known_ids)
         self.parallelism = max(1, parallelism)
         self.abort_on_error = abort_on_error
-        self.force_maker = set(force_maker)
+        # protected means never forced (the CLI refuses it before any request; this is the
+        # library's own guard)
+        self.force_maker = {k for k in force_maker if not (k in desired and desired[k].protected)}
         self.progress = progress
+        self.grace = create_grace()
+        self._claiming = threading.Lock()
         self._stop = threading.Event()
         self._stop_reason = "not attempted (--on-error abort)"
 
@@ -140,6 +185,12 @@ class Applier:
         changed = [o for o in outcomes if o.result == "ok" and o.action != "delete" and o.pal_id]
         return self._verify(outcomes, changed)
 
+    def stop(self, reason: str) -> None:
+        """Start nothing new from now on (operations in flight finish and reach the lock);
+        what was not started is reported `skipped` with `reason`."""
+        self._stop_reason = reason
+        self._stop.set()
+
     def _done(self, outcome: Outcome) -> Outcome:
         if outcome.failed and self.abort_on_error:
             self._stop.set()
@@ -186,22 +237,47 @@ class Applier:
     # ------------------------------------------------------------------ steps
 
     def _create(self, change: Change) -> Outcome:
+        if change.pending_since is not None:
+            # an interrupted apply sent this create: its PAL may still be committing on the
+            # server, invisible to the plan's listing; look again before sending another
+            since = _epoch(change.pending_since)
+            found = self._await_commit(change.pal_name, change.fingerprint, change.managed, since)
+            if found is not None:
+                self.writer.set(change.key, _entry(change, found))
+                return Outcome(
+                    change.key,
+                    "create",
+                    found,
+                    "ok",
+                    "created by the interrupted apply (its commit was late); found and adopted",
+                )
+            if self._stop.is_set():
+                return Outcome(change.key, "create", None, "skipped", self._stop_reason)
         body = change.create_body or {}
         pending = {
             "fingerprint": change.fingerprint,
             "pal_name": change.pal_name,
+            "managed": list(change.managed),
             "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         self.writer.set(
-            change.key, LockEntry(None, pending_create=pending, protected=change.protected)
+            change.key,
+            LockEntry(
+                None, pending_create=pending, protected=change.protected, replaces=change.replaces
+            ),
         )
         for _attempt in range(ATTEMPTS):
+            sent = time.time()
             try:
                 created = self.client.create_pal(body)
             except OutcomeUnknown:
-                found = self._find_created(change)
+                found = self._await_commit(
+                    change.pal_name, change.fingerprint, change.managed, sent
+                )
                 if found is None:
-                    continue  # nothing was created: sending again cannot duplicate
+                    if self._stop.is_set():
+                        break
+                    continue  # nothing appeared within the grace: sending again is safe
                 self.writer.set(change.key, _entry(change, found))
                 return Outcome(
                     change.key, "create", found, "ok", "created (response lost; found and adopted)"
@@ -220,17 +296,38 @@ class Applier:
             f"create outcome unknown after {ATTEMPTS} attempts; rerun to converge",
         )
 
-    def _find_created(self, change: Change) -> str | None:
-        claimed = set(self.writer.current.claimed_ids())
-        pointers = list(change.managed)
-        for pal in self.client.list_pals():
-            pal_id = pal.get("pal_id")
-            if not pal_id or pal_id in self.known_ids or pal_id in claimed:
-                continue
-            same_name = change.pal_name and pal.get("pal_name") == change.pal_name
-            same_body = fingerprint(live_form(normalise_live(pal), pointers)) == change.fingerprint
-            if same_name or same_body:
-                return str(pal_id)
+    def _await_commit(
+        self, name: str | None, fp: str, pointers: Sequence[str], since: float | None
+    ) -> str | None:
+        """The unclaimed PAL a create sent at `since` made, looking again with backoff until
+        the grace period after `since` has passed (a commit can land after the answer was
+        sent, or lost); None when nothing appeared. An unreadable `since` counts as now."""
+        deadline = (since if since is not None else time.time()) + self.grace
+        delay = 0.1
+        while True:
+            found = self._find_created(name, fp, pointers)
+            remaining = deadline - time.time()
+            if found is not None or remaining <= 0 or self._stop.is_set():
+                return found
+            self._stop.wait(min(delay, remaining))
+            delay = min(delay * 2, 3.0)
+
+    def _find_created(self, name: str | None, fp: str, pointers: Sequence[str]) -> str | None:
+        """An unclaimed live PAL (not in the plan's snapshot, not in the lock) with this name or
+        this fingerprint. Threads look one at a time, so two never take the same PAL."""
+        with self._claiming:
+            claimed = set(self.writer.current.claimed_ids())
+            for pal in self.client.list_pals():
+                pal_id = pal.get("pal_id")
+                if not pal_id or pal_id in self.known_ids or pal_id in claimed:
+                    continue
+                same_name = name and pal.get("pal_name") == name
+                same_body = (
+                    bool(fp) and fingerprint(live_form(normalise_live(pal), list(pointers))) == fp
+                )
+                if same_name or same_body:
+                    self.known_ids.add(str(pal_id))  # taken: no other thread may adopt it
+                    return str(pal_id)
         return None
 
     def _update(self, change: Change) -> Outcome:
@@ -319,7 +416,24 @@ class Applier:
         return fresh
 
     def _delete(self, change: Change) -> Outcome:
-        assert change.pal_id is not None
+        if change.pal_id is None:
+            return self._drop_intent(change)
+        if (
+            change.entry_only
+            or change.pal_id not in self.known_ids
+            or change.pal_id in STOCK_PAL_IDS
+        ):
+            # the plan did not see it live as a user PAL (gone, a template, a stock or system
+            # PAL, or one a manifest still manages): only the lock entry goes, never a DELETE
+            self.writer.set(change.key, None)
+            return Outcome(
+                change.key,
+                "delete",
+                change.pal_id,
+                "ok",
+                "lock entry removed; the PAL was not deleted (not a live user PAL of this "
+                "plan, or managed by another manifest)",
+            )
         existed = self.client.delete_pal(change.pal_id)
         self.writer.set(change.key, None)
         return Outcome(
@@ -329,6 +443,36 @@ class Applier:
             "ok",
             "deleted" if existed else "was already gone; lock entry removed",
         )
+
+    def _drop_intent(self, change: Change) -> Outcome:
+        """The lock entry of a create that was interrupted and whose manifest is gone, with no
+        PAL found by the plan: look once more (within the grace), then drop the entry. A PAL
+        that appears now is recorded, not deleted: the plan did not show it."""
+        intent = dict(change.pending or {})
+        pointers = intent.get("managed") if isinstance(intent.get("managed"), list) else []
+        found = self._await_commit(
+            change.pal_name,
+            str(intent.get("fingerprint") or "") if pointers else "",
+            pointers or [],
+            _epoch(change.pending_since),
+        )
+        if found is not None:
+            self.writer.set(
+                change.key,
+                LockEntry(found, str(intent.get("fingerprint") or ""), tuple(pointers or ())),
+            )
+            return Outcome(
+                change.key,
+                "delete",
+                found,
+                "ok",
+                f"the interrupted create made PAL {found} after all; recorded in the lock, not "
+                "deleted (the plan did not show it): apply --prune again to delete it",
+            )
+        if self._stop.is_set():
+            return Outcome(change.key, "delete", None, "skipped", self._stop_reason)
+        self.writer.set(change.key, None)
+        return Outcome(change.key, "delete", None, "ok", "interrupted create's lock entry removed")
 
     # ------------------------------------------------------------------ verification
 

@@ -33,6 +33,9 @@ class LockEntry:
     #: set before a create is sent, cleared when it is known; lets a re-run after a crash adopt
     #: the PAL the lost response was about instead of creating a second one.
     pending_create: dict[str, Any] | None = None
+    #: the pinned `x-palsync.pal_id` this entry's PAL replaced (`--recreate KEY`): while the
+    #: manifest still pins that missing PAL, the entry's PAL is used (no create loop)
+    replaces: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -45,6 +48,8 @@ class LockEntry:
             out["protected"] = True
         if self.pending_create is not None:
             out["pending_create"] = self.pending_create
+        if self.replaces is not None:
+            out["replaces"] = self.replaces
         return out
 
     @cached_property
@@ -163,26 +168,114 @@ def load(path: str | Path) -> Lock:
     salt = data.get("salt")
     if not isinstance(pals, dict) or not isinstance(salt, str) or not salt:
         raise LockError(f"lock file {file} is corrupt (missing pals or salt)", hint=fix)
-    entries = {}
-    for key, raw in pals.items():
-        try:
-            entries[key] = LockEntry(
-                pal_id=raw.get("pal_id"),
-                fingerprint=str(raw.get("fingerprint", "")),
-                managed=tuple(raw.get("managed", [])),
-                secrets=dict(raw.get("secrets", {})),
-                protected=bool(raw.get("protected", False)),
-                pending_create=raw.get("pending_create"),
+    entries = {key: _entry(file, key, raw, fix) for key, raw in pals.items()}
+    owners: dict[str, str] = {}
+    for key, entry in sorted(entries.items()):
+        if entry.pal_id is None:
+            continue
+        other = owners.setdefault(entry.pal_id, key)
+        if other != key:
+            # a plausible result of merging two branches: pruning either key would delete a PAL
+            # the other one's manifest still manages
+            raise LockError(
+                f"lock file {file}: keys {other!r} and {key!r} both claim PAL {entry.pal_id}",
+                hint=f"edit {file} so that only the key whose manifest manages that PAL keeps "
+                "it (delete the other entry; a manifest without an entry is adopted again by "
+                "its pal_name), then plan again",
             )
-        except (AttributeError, TypeError):
-            raise LockError(f"lock file {file} is corrupt (entry {key!r})", hint=fix) from None
     return Lock(entries, salt, source_text=text)
 
 
+def _entry(file: Path, key: Any, raw: Any, fix: str) -> LockEntry:
+    """One entry of the file, its types checked: a hand edit or a bad merge is a clear error
+    naming the key, never a crash later on."""
+
+    def bad(what: str) -> LockError:
+        return LockError(f"lock file {file} is corrupt (entry {key!r}: {what})", hint=fix)
+
+    if not isinstance(key, str) or not key:
+        raise bad("the key must be a non-empty string")
+    if not isinstance(raw, dict):
+        raise bad(f"must be an object, not {_kind(raw)}")
+    pal_id = raw.get("pal_id")
+    if pal_id is not None and (not isinstance(pal_id, str) or not pal_id):
+        raise bad(f'"pal_id" must be a string or null, not {_kind(pal_id)}')
+    fingerprint = raw.get("fingerprint", "")
+    if not isinstance(fingerprint, str):
+        raise bad(f'"fingerprint" must be a string, not {_kind(fingerprint)}')
+    managed = raw.get("managed", [])
+    if not isinstance(managed, list) or not all(isinstance(p, str) for p in managed):
+        raise bad(f'"managed" must be a list of JSON Pointer strings, not {_kind(managed)}')
+    secrets_ = raw.get("secrets", {})
+    if not isinstance(secrets_, dict) or not all(isinstance(v, str) for v in secrets_.values()):
+        raise bad(f'"secrets" must be an object of fingerprint strings, not {_kind(secrets_)}')
+    protected = raw.get("protected", False)
+    if not isinstance(protected, bool):
+        raise bad(f'"protected" must be true or false, not {_kind(protected)}')
+    pending = raw.get("pending_create")
+    if pending is not None and not isinstance(pending, dict):
+        raise bad(f'"pending_create" must be an object or absent, not {_kind(pending)}')
+    replaces = raw.get("replaces")
+    if replaces is not None and (not isinstance(replaces, str) or not replaces):
+        raise bad(f'"replaces" must be a PAL id string, not {_kind(replaces)}')
+    return LockEntry(
+        pal_id=pal_id,
+        fingerprint=fingerprint,
+        managed=tuple(managed),
+        secrets=dict(secrets_),
+        protected=protected,
+        pending_create=pending,
+        replaces=replaces,
+    )
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return f"a number ({value})"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return "a string" if isinstance(value, str) else "a value"
+
+
+#: lock files whose leftover temporary files this process has already removed
+_swept: set[str] = set()
+
+
+def clean_temp_files(path: str | Path) -> list[Path]:
+    """Remove the temporary files a writer of this lock left when it was killed mid-write
+    (`.palsync.lock.XXXX.tmp`, which `git add pals/` would otherwise commit). Only for a
+    caller that holds the apply guard of this lock (apply, import, `save`): nobody else can be
+    writing one of them then. Returns what was removed."""
+    file = Path(path)
+    prefix = f".{file.name}."
+    removed = []
+    try:
+        with os.scandir(file.parent) as entries:
+            names = [e.name for e in entries if e.name.startswith(prefix) and e.is_file()]
+    except OSError:
+        return []
+    for name in names:
+        if name.endswith(".tmp") and len(name) > len(prefix) + len(".tmp"):
+            with contextlib.suppress(OSError):
+                os.unlink(file.parent / name)
+                removed.append(file.parent / name)
+    _swept.add(os.path.realpath(file))
+    return removed
+
+
 def save(lock: Lock, path: str | Path) -> None:
-    """Write atomically: a reader (or a crash) sees the old file or the new one, never half."""
+    """Write atomically: a reader (or a crash) sees the old file or the new one, never half.
+    The first save of a run also removes temporary files a killed writer left behind."""
     file = Path(path)
     file.parent.mkdir(parents=True, exist_ok=True)
+    if os.path.realpath(file) not in _swept:
+        clean_temp_files(file)
     fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=file.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:

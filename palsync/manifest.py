@@ -89,26 +89,77 @@ dotted = _dotted
 
 def _collect(paths: Sequence[str]) -> tuple[list[tuple[str, str]], list[Problem]]:
     """(path as shown, file name) of every manifest under `paths` (plain strings: this runs for
-    every file of every plan, and pathlib's objects cost more than the YAML of a small file)."""
+    every file of every plan, and pathlib's objects cost more than the YAML of a small file).
+
+    A directory is read non-recursively, `*.yaml` and `*.yml` only. What looks like a manifest
+    but would not be loaded (a dangling symlink, `.YAML`, a manifest in a subdirectory) is an
+    error: skipped without a word, its PAL would look deleted to `--prune`."""
     files: list[tuple[str, str]] = []
     problems: list[Problem] = []
     for given in paths:
         base = str(Path(given))
         if os.path.isdir(base):
+            names = []
             with os.scandir(base) as entries:
-                names = sorted(
-                    e.name
-                    for e in entries
-                    if e.name.endswith((".yaml", ".yml"))
-                    and not e.name.startswith(".")
-                    and e.is_file()
-                )
+                for e in entries:
+                    if e.name.startswith("."):
+                        continue
+                    if e.name.endswith((".yaml", ".yml")) and e.is_file():
+                        names.append(e.name)
+                    else:
+                        problems.extend(_skipped(base, e))
+            names.sort()
             files.extend((n if base == "." else os.path.join(base, n), n) for n in names)
         elif os.path.isfile(base):
             files.append((base, os.path.basename(base)))
         else:
             problems.append(Problem(Location(str(given)), "no such file or directory", code="path"))
     return files, problems
+
+
+def _looks_like_manifest(name: str) -> bool:
+    return name.lower().endswith((".yaml", ".yml")) and not name.startswith(".")
+
+
+def _skipped(base: str, entry: os.DirEntry[str]) -> list[Problem]:
+    """Problems for a directory entry that is not loaded but looks like (or holds) a manifest."""
+    shown = entry.name if base == "." else os.path.join(base, entry.name)
+    if _looks_like_manifest(entry.name):
+        if entry.name.endswith((".yaml", ".yml")):  # not a regular file
+            what = (
+                "a dangling symlink (its target does not exist)"
+                if entry.is_symlink() and not os.path.exists(shown)
+                else "not a regular file"
+            )
+            fix = "fix or remove it"
+        else:
+            what = "not loaded: manifest names end in lower-case .yaml or .yml"
+            stem = entry.name.rpartition(".")[0]
+            fix = f"rename it to {stem}{entry.name[len(stem) :].lower()}"
+        return [
+            Problem(
+                Location(shown),
+                f"{what}; {fix} (a PAL in the lock whose manifest is skipped would look "
+                "deleted to --prune)",
+                code="skipped-file",
+            )
+        ]
+    if not entry.is_dir():
+        return []
+    found = []
+    for root, dirs, names in os.walk(shown):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [os.path.join(root, n) for n in sorted(names) if _looks_like_manifest(n)]
+    return [
+        Problem(
+            Location(path),
+            f"manifests in subdirectories of {base}/ are not loaded; move it into {base}/ "
+            f"or out of it (a PAL in the lock whose manifest is skipped would look deleted "
+            "to --prune)",
+            code="skipped-file",
+        )
+        for path in found
+    ]
 
 
 def load_paths(

@@ -26,7 +26,7 @@ from palsync.canonical import (
     project_live,
 )
 from palsync.diff import FieldChange, field_changes, guard_ops, patch_ops
-from palsync.fields import is_secret_pointer
+from palsync.fields import STOCK_PAL_IDS, is_secret_pointer
 from palsync.lock import Lock, LockEntry, secret_fingerprint
 
 ACTIONS = ("create", "update", "adopt", "delete", "noop", "blocked")
@@ -93,6 +93,15 @@ class Change:
     path: str = ""
     #: the lock key this PAL was recorded under before its manifest was renamed
     moved_from: str | None = None
+    #: the missing pinned PAL this one replaces (`--recreate KEY`), kept in the lock entry
+    replaces: str | None = None
+    #: an interrupted apply's create intent (its `since`): apply lists the account again,
+    #: for a grace period after it, before creating (a slow commit is not yet visible)
+    pending_since: str | None = None
+    #: the intent itself (name, fingerprint, pointers), for a lock entry with no manifest
+    pending: Mapping[str, Any] | None = None
+    #: a delete that only drops the lock entry: apply sends no DELETE
+    entry_only: bool = False
 
     @property
     def is_change(self) -> bool:
@@ -172,7 +181,7 @@ def change_to_dict(c: Change) -> dict[str, Any]:
             {
                 "path": f.path,
                 "before": SENSITIVE if f.sensitive else _show(f.before),
-                "after": SENSITIVE if f.sensitive else _show(f.after),
+                "after": SENSITIVE if f.sensitive and not f.removed else _show(f.after),
                 **({"sensitive": True} if f.sensitive else {}),
             }
             for f in c.fields
@@ -182,6 +191,9 @@ def change_to_dict(c: Change) -> dict[str, Any]:
         "reasons": list(c.reasons),
         "warnings": list(c.warnings),
         "moved_from": c.moved_from,
+        **({"replaces": c.replaces} if c.replaces else {}),
+        **({"pending_since": c.pending_since} if c.pending_since else {}),
+        **({"entry_only": True} if c.entry_only else {}),
         "live_hash": c.live_hash,
         "fingerprint": c.fingerprint,
         "secret_fingerprints": dict(c.secret_fingerprints),
@@ -212,50 +224,107 @@ def build(
     manifest_digests: Sequence[tuple[str, str]] = (),
     prepared: Mapping[str, Prepared] | None = None,
     manifest_keys: Collection[str] | None = None,
+    recreate: Collection[str] = (),
 ) -> Plan:
     """The plan; `prepared` (by key) is the desired side computed ahead, else computed here.
-    `manifest_keys`: every manifest of the directory, when `desired` holds only the targeted."""
+    `manifest_keys`: every manifest of the directory, when `desired` holds only the targeted.
+    `recreate`: keys whose pinned PAL no longer exists and may be created anew (`--recreate`)."""
     live_by_id = {p["pal_id"]: p for p in live if p.get("pal_id")}
     claimed: dict[str, str] = lock.claimed_ids()
     for d in desired:
         if d.pal_id:
             claimed.setdefault(d.pal_id, d.key)
     keys = {d.key for d in desired}
-    moves = _moves(desired, live_by_id, lock, set(manifest_keys or ()) | keys, claimed)
+    all_keys = set(manifest_keys or ()) | keys
+    moves = _moves(desired, live_by_id, lock, all_keys, claimed)
     changes: list[Change] = []
     warnings: list[str] = []
-    for d in desired:
-        if matches(d.key, targets):
-            prep = prepared[d.key] if prepared is not None else prepare(d, lock.salt)
-            old = moves.get(d.key)
-            if old is None:
-                changes.append(_plan_one(d, prep, live_by_id, lock, refs, claimed))
-                continue
-            view = lock.with_entry(d.key, lock.entries[old])
-            moved = _plan_one(d, prep, live_by_id, view, refs, claimed)
-            changes.append(
-                replace(
-                    moved,
-                    action="adopt" if moved.action == "noop" else moved.action,
-                    direction=moved.direction or "local",
-                    moved_from=old,
-                )
+    chosen = [d for d in desired if matches(d.key, targets)]
+    preps = {
+        d.key: prepared[d.key] if prepared is not None else prepare(d, lock.salt) for d in chosen
+    }
+    twins = _nameless_twins(chosen, preps)
+    for d in chosen:
+        prep = preps[d.key]
+        if d.key in twins:
+            changes.append(_blocked_twin(d, prep, twins[d.key]))
+            continue
+        old = moves.get(d.key)
+        if old is None:
+            changes.append(_plan_one(d, prep, live_by_id, lock, refs, claimed, recreate))
+            continue
+        view = lock.with_entry(d.key, lock.entries[old])
+        moved = _plan_one(d, prep, live_by_id, view, refs, claimed, recreate)
+        changes.append(
+            replace(
+                moved,
+                action="adopt" if moved.action == "noop" else moved.action,
+                direction=moved.direction or "local",
+                moved_from=old,
             )
+        )
     moved_keys = set(moves.values())
+    # every PAL a manifest maps to (identified in this plan, pinned, or owned by the lock entry
+    # of a manifest outside --target): prune never deletes one of these, whatever the lock says
+    in_use: dict[str, str] = {}
+    for c in changes:
+        if c.pal_id:
+            in_use.setdefault(c.pal_id, c.key)
+    for d in desired:
+        if d.pal_id:
+            in_use.setdefault(d.pal_id, d.key)
+    for key in sorted(all_keys | moved_keys):
+        owner = lock.get(key)
+        if owner is not None and owner.pal_id:
+            in_use.setdefault(owner.pal_id, moves_back(moves, key))
     for key, entry in sorted(lock.entries.items()):
-        if key in keys or key in moved_keys or not matches(key, targets) or entry.pal_id is None:
+        if key in keys or key in moved_keys or key in all_keys or not matches(key, targets):
+            continue
+        if entry.pal_id is None:
+            found = _orphan_intent(key, entry, live_by_id, claimed, in_use, prune, warnings)
+            if found is not None:
+                changes.append(found)
             continue
         pal = live_by_id.get(entry.pal_id)
+        user = in_use.get(entry.pal_id)
+        if user is not None:
+            what = (
+                f"{key}: in the lock but has no manifest; its PAL {entry.pal_id} is managed by "
+                f"{user}, so only the lock entry goes"
+            )
+            if prune:
+                changes.append(
+                    Change(
+                        key,
+                        "delete",
+                        "local",
+                        entry.pal_id,
+                        warnings=(what + " (no DELETE is sent)",),
+                        entry_only=True,
+                    )
+                )
+            else:
+                warnings.append(what + " with `--prune`")
+            continue
         if not prune:
+            gone = ""
+            if pal is None:
+                gone = " (not live: only the lock entry would go)"
             warnings.append(
                 f"{key}: in the lock but has no manifest; `--prune` would delete "
-                f"PAL {entry.pal_id}" + ("" if pal else " (already gone)")
+                f"PAL {entry.pal_id}" + gone
             )
             continue
         changes.append(_plan_delete(key, entry, pal))
     return Plan(
         tuple(changes), tuple(warnings), manifests_hash(manifest_digests), lock.digest(), lock.salt
     )
+
+
+def missing_pins(desired: Sequence[Desired], live: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Keys of the manifests pinned to a PAL that is not live: what `--recreate` may name."""
+    ids = {p.get("pal_id") for p in live}
+    return sorted(d.key for d in desired if d.pal_id and d.pal_id not in ids)
 
 
 def _moves(
@@ -290,6 +359,11 @@ def _moves(
     return moves
 
 
+def moves_back(moves: Mapping[str, str], key: str) -> str:
+    """The manifest key that now owns lock key `key` (itself, or the key it moved to)."""
+    return next((new for new, old in moves.items() if old == key), key)
+
+
 def _plan_delete(key: str, entry: LockEntry, pal: Mapping[str, Any] | None) -> Change:
     name = pal.get("pal_name") if pal else None
     if entry.protected:
@@ -300,18 +374,165 @@ def _plan_delete(key: str, entry: LockEntry, pal: Mapping[str, Any] | None) -> C
             pal_name=name,
             protected=True,
             warnings=(
-                "protected: not deleted; remove `protected` from the lock entry's manifest first",
+                f"protected: not deleted. Its manifest is gone, so the protection is the lock "
+                f'entry\'s "protected": true: to delete PAL {entry.pal_id}, remove that from '
+                f"entry {key!r} of the lock file and apply --prune again; to stop managing it "
+                f"and keep the PAL, delete entry {key!r} from the lock file",
             ),
         )
-    warning = () if pal else ("already deleted outside pal-sync; only the lock entry goes",)
+    if pal is None:
+        # not among the live user PALs: deleted outside pal-sync, or a stock, template or system
+        # PAL (those are never listed). Apply drops the entry and never sends a DELETE.
+        why = (
+            "a stock PAL (never deleted)"
+            if entry.pal_id in STOCK_PAL_IDS
+            else "not a live user PAL (deleted outside pal-sync, or a template or system PAL)"
+        )
+        return Change(
+            key,
+            "delete",
+            "local",
+            entry.pal_id,
+            warnings=(f"{why}: only the lock entry goes, no DELETE is sent",),
+            entry_only=True,
+        )
+    return Change(key, "delete", "local", entry.pal_id, name, live_hash=document_hash(pal))
+
+
+def _orphan_intent(
+    key: str,
+    entry: LockEntry,
+    live_by_id: Mapping[str, Mapping[str, Any]],
+    claimed: Mapping[str, str],
+    in_use: Mapping[str, str],
+    prune: bool,
+    warnings: list[str],
+) -> Change | None:
+    """A lock entry with no PAL id whose manifest is gone: an apply was killed while creating
+    it (a `pending_create` intent). The PAL that create made, if any, is found as recovery finds
+    it (unclaimed, same name or same fingerprint, not older than the intent) and deleted with
+    `--prune`; with nothing found `--prune` drops the entry (apply checks once more first)."""
+    intent = dict(entry.pending_create or {})
+    candidates = [
+        p
+        for i, p in live_by_id.items()
+        if i not in claimed and i not in in_use and _made_by(intent, p)
+    ]
+    since = intent.get("since") if isinstance(intent.get("since"), str) else None
+    if len(candidates) > 1:
+        ids = ", ".join(sorted(str(p["pal_id"]) for p in candidates))
+        warnings.append(
+            f"{key}: an interrupted create with no manifest; several live PALs could be what it "
+            f"created ({ids}), so none is deleted; delete the ones you do not want in the "
+            f"dashboard and entry {key!r} from the lock file"
+        )
+        return None
+    if len(candidates) == 1:
+        pal = candidates[0]
+        pal_id = str(pal["pal_id"])
+        if not prune:
+            warnings.append(
+                f"{key}: an interrupted apply created PAL {pal_id} and its manifest is gone; "
+                "`--prune` would delete it"
+            )
+            return None
+        return Change(
+            key,
+            "delete",
+            "local",
+            pal_id,
+            pal.get("pal_name") if isinstance(pal.get("pal_name"), str) else None,
+            warnings=("created by an interrupted apply whose manifest is gone",),
+            live_hash=document_hash(pal),
+            pending=intent,
+        )
+    if not prune:
+        warnings.append(
+            f"{key}: an interrupted create with no manifest and no PAL found; `--prune` "
+            "removes the lock entry"
+        )
+        return None
     return Change(
         key,
         "delete",
         "local",
-        entry.pal_id,
-        name,
-        warnings=warning,
-        live_hash=document_hash(pal) if pal else None,
+        None,
+        intent.get("pal_name") if isinstance(intent.get("pal_name"), str) else None,
+        warnings=(
+            "an interrupted create whose manifest is gone; no PAL it made is visible, so only "
+            "the lock entry goes (apply lists the account once more first)",
+        ),
+        entry_only=True,
+        pending_since=since or "",
+        pending=intent,
+    )
+
+
+def _made_by(intent: Mapping[str, Any], pal: Mapping[str, Any]) -> bool:
+    """Whether `pal` may be what the create `intent` made: same name or same fingerprint (over
+    the intent's pointers), and not created before the intent (10 minutes of clock skew)."""
+    name = intent.get("pal_name")
+    same = bool(name) and pal.get("pal_name") == name
+    pointers = intent.get("managed")
+    fp = intent.get("fingerprint")
+    if not same and fp and isinstance(pointers, list):
+        same = fingerprint(live_form(normalise_live(pal), pointers)) == fp
+    if not same:
+        return False
+    since, created = _epoch(intent.get("since")), _epoch(pal.get("created_at"))
+    return since is None or created is None or created >= since - 600
+
+
+def _epoch(stamp: Any) -> float | None:
+    """Seconds since the epoch of an ISO-8601 UTC time stamp, or None."""
+    from datetime import datetime
+
+    if not isinstance(stamp, str) or not stamp:
+        return None
+    try:
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        from datetime import UTC
+
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
+def _nameless_twins(
+    chosen: Sequence[Desired], preps: Mapping[str, Prepared]
+) -> dict[str, list[Desired]]:
+    """key → the other manifests with the same body, among manifests without a `pal_name`: after
+    an interrupted create nothing could tell their PALs apart (recovery finds a PAL by name or
+    by fingerprint), so they are refused (DESIGN decision, issue 10 item 4)."""
+    groups: dict[str, list[Desired]] = {}
+    for d in chosen:
+        name = d.body.get("pal_name")
+        if not (isinstance(name, str) and name):
+            groups.setdefault(preps[d.key].fingerprint, []).append(d)
+    return {
+        d.key: [o for o in group if o.key != d.key]
+        for group in groups.values()
+        if len(group) > 1
+        for d in group
+    }
+
+
+def _blocked_twin(d: Desired, prep: Prepared, others: Sequence[Desired]) -> Change:
+    files = ", ".join(o.path for o in others)
+    return Change(
+        d.key,
+        "blocked",
+        reasons=(
+            f"{d.path} and {files} have no pal_name and the same body: after an interrupted "
+            "apply pal-sync could not tell their PALs apart (a duplicate risk); give each a "
+            "distinct pal_name",
+        ),
+        managed=prep.managed,
+        fingerprint=prep.fingerprint,
+        protected=d.protected,
+        path=d.path,
     )
 
 
@@ -321,21 +542,47 @@ def _identify(
     live_by_id: Mapping[str, Mapping[str, Any]],
     lock: Lock,
     claimed: Mapping[str, str],
+    recreate: Collection[str] = (),
 ) -> tuple[str, Mapping[str, Any] | None, list[str]]:
-    """(how, live PAL or None, warnings); how ∈ pin, lock, pending, name, create, ambiguous."""
+    """(how, live PAL or None, warnings); how ∈ pin, lock, pending, name, create, ambiguous,
+    pin-missing (blocked: the pinned PAL does not exist), recheck (create, but an interrupted
+    apply's create may still be committing: apply lists the account again first)."""
     entry = lock.get(d.key)
     notes: list[str] = []
-    for how, pal_id in (("pin", d.pal_id), ("lock", entry.pal_id if entry else None)):
-        if not pal_id:
-            continue
-        if pal_id in live_by_id:
-            return how, live_by_id[pal_id], notes
-        notes.append(
-            f"PAL {pal_id} ({'pinned' if how == 'pin' else 'from the lock'}) no longer "
-            "exists live (deleted by hand?); it will be created again"
-        )
-        if how == "pin":
+    if d.pal_id:
+        if d.pal_id in live_by_id:
+            return "pin", live_by_id[d.pal_id], notes
+        if entry is not None and entry.replaces == d.pal_id:
+            # `--recreate` made (or is making) a new PAL in place of the missing pinned one
+            new = f"PAL {entry.pal_id}" if entry.pal_id else "a new PAL"
+            notes.append(
+                f"x-palsync.pal_id pins {d.pal_id}, which no longer exists and was replaced by "
+                f"{new} (--recreate); update the pin"
+                + (f" to {entry.pal_id}" if entry.pal_id else "")
+            )
+        elif d.key in recreate:
+            notes.append(
+                f"pinned PAL {d.pal_id} no longer exists; --recreate {d.key}: a new PAL is "
+                "created (update x-palsync.pal_id to its id afterwards)"
+            )
             return "create", None, notes
+        else:
+            held = entry.pal_id if entry is not None and entry.pal_id in live_by_id else None
+            also = f"; the lock maps {d.key} to live PAL {held}: pin that instead" if held else ""
+            notes.append(
+                f"pinned PAL {d.pal_id} (x-palsync.pal_id) does not exist in the account "
+                "(deleted in the dashboard, or a typo); remove the pin to create a new PAL or "
+                f"adopt one by name, or rerun with --recreate {d.key} to create a new PAL in "
+                f"its place{also}"
+            )
+            return "pin-missing", None, notes
+    if entry is not None and entry.pal_id:
+        if entry.pal_id in live_by_id:
+            return "lock", live_by_id[entry.pal_id], notes
+        notes.append(
+            f"PAL {entry.pal_id} (from the lock) no longer exists live (deleted by hand?); it "
+            "will be created again"
+        )
     name = d.body.get("pal_name")
     unclaimed = [p for i, p in live_by_id.items() if i not in claimed]
     if entry is not None and entry.pending_create is not None:
@@ -349,6 +596,20 @@ def _identify(
         if len(found) == 1:
             notes.append("found the PAL an interrupted apply created; adopting it")
             return "pending", found[0], notes
+        if len(found) > 1:
+            ids = ", ".join(sorted(str(p["pal_id"]) for p in found))
+            notes.append(
+                f"an interrupted apply was creating this PAL and {len(found)} live PALs match "
+                f"it ({ids}); pin the right one with x-palsync.pal_id and delete the others"
+            )
+            return "ambiguous", None, notes
+        notes.append(
+            "an interrupted apply was creating this PAL and it is not visible yet; apply lists "
+            "the account again (for a grace period) before creating it, so a slow commit does "
+            "not become a duplicate"
+        )
+        if not (isinstance(name, str) and name):
+            return "recheck", None, notes
     if isinstance(name, str) and name:
         same = [p for p in unclaimed if p.get("pal_name") == name]
         if len(same) == 1:
@@ -359,6 +620,8 @@ def _identify(
                 f"{len(same)} live PALs are named {name!r} ({ids}); pin one with x-palsync.pal_id"
             )
             return "ambiguous", None, notes
+    if entry is not None and entry.pending_create is not None:
+        return "recheck", None, notes
     return "create", None, notes
 
 
@@ -395,11 +658,17 @@ def _plan_one(
     lock: Lock,
     refs: Refs,
     claimed: Mapping[str, str],
+    recreate: Collection[str] = (),
 ) -> Change:
     flat, secrets, fp, secret_fps, managed = prep
-    how, pal, notes = _identify(d, flat, live_by_id, lock, claimed)
+    how, pal, notes = _identify(d, flat, live_by_id, lock, claimed, recreate)
     name = d.body.get("pal_name")
+    entry = lock.get(d.key)
+    replaces = None
+    if d.pal_id and d.pal_id not in live_by_id and how != "pin-missing":
+        replaces = d.pal_id  # --recreate, now or in an earlier run
     base: dict[str, Any] = {
+        "replaces": replaces,
         "pal_name": name if isinstance(name, str) else None,
         "managed": managed,
         "fingerprint": fp,
@@ -408,6 +677,8 @@ def _plan_one(
         "path": d.path,
         "warnings": tuple(notes),
     }
+    if how == "pin-missing":
+        return Change(d.key, "blocked", "local", reasons=tuple(notes), **{**base, "warnings": ()})
     if how == "ambiguous":
         return Change(
             d.key, "blocked", reasons=tuple(notes[-1:]), **{**base, "warnings": tuple(notes[:-1])}
@@ -420,9 +691,20 @@ def _plan_one(
         created += tuple(
             FieldChange(p, MISSING, SENSITIVE, sensitive=True) for p in sorted(secrets)
         )
-        return Change(d.key, "create", "local", fields=created, create_body=d.body, **base)
+        since = None
+        if how == "recheck" and entry is not None and entry.pending_create is not None:
+            stamp = entry.pending_create.get("since")
+            since = stamp if isinstance(stamp, str) else ""
+        return Change(
+            d.key,
+            "create",
+            "local",
+            fields=created,
+            create_body=d.body,
+            pending_since=since,
+            **base,
+        )
 
-    entry = lock.get(d.key)
     pal_id = str(pal["pal_id"])
     owned = entry is not None and entry.pal_id == pal_id and entry.pending_create is None
     live = normalise_live(pal)
@@ -454,8 +736,13 @@ def _plan_one(
         if old_secrets.get(pointer) != secret_fps[pointer]:
             fields.append(FieldChange(pointer, SENSITIVE, SENSITIVE, sensitive=True))
             sets[pointer] = value
+    # a secret pal-sync sent before and the manifest no longer has: removed live, and shown
+    fields += [
+        FieldChange(p, SENSITIVE, MISSING, sensitive=True)
+        for p in sorted(old_secrets)
+        if p not in secrets and lookup(live, p) is not MISSING
+    ]
     removals = [f.path for f in fields if f.removed]
-    removals += [p for p in old_secrets if p not in secrets and lookup(live, p) is not MISSING]
     ops, conf_ops = patch_ops(live, sets, removals) if sets or removals else ([], [])
     ops, conf_ops = guard_ops(pal, ops), guard_ops(pal, conf_ops)
 

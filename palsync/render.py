@@ -54,7 +54,7 @@ def _text_diff(before: str, after: str, indent: str) -> list[str]:
 def field_lines(f: FieldChange, indent: str = "      ") -> list[str]:
     name = dotted(f.path)
     if f.sensitive:
-        return [f"{indent}{'+' if f.added else '~'} {name}: {SENSITIVE}"]
+        return [f"{indent}{'+' if f.added else '-' if f.removed else '~'} {name}: {SENSITIVE}"]
     if f.removed:
         return [f"{indent}- {name}: {_value(f.before)}"]
     if f.added:

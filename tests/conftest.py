@@ -18,7 +18,21 @@ def _private_manifest_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterato
     """Never touch the user's ~/.cache; child processes inherit the variable."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PALSYNC_CACHE_DIR", str(tmp_path_factory.mktemp("manifest-cache")))
+        # how long apply keeps looking for a create that may still be committing before it
+        # creates again (30 s by default): short, so tests of lost creates stay fast
+        patch.setenv("PALSYNC_CREATE_GRACE", "0.5")
         yield
+
+
+@pytest.fixture(autouse=True)
+def _forget_secret_values() -> Iterator[None]:
+    """The registry of secret values to redact is process-wide (palsync.redact): each test
+    starts with an empty one, as each pal-sync process does."""
+    from palsync import redact
+
+    redact.reset()
+    yield
+    redact.reset()
 
 
 @pytest.fixture

@@ -59,3 +59,54 @@ def test_corrupt_or_foreign_lock_is_a_clear_error(tmp_path: Path, text: str) -> 
         lockfile.load(path)
     assert str(path) in info.value.message
     assert "git checkout" in info.value.hint
+
+
+def test_two_keys_claiming_one_pal_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "palsync.lock"
+    lockfile.save(
+        lockfile.new_lock()
+        .with_entry("a", LockEntry("p0000000000a"))
+        .with_entry("b", LockEntry("p0000000000a")),
+        path,
+    )
+    with pytest.raises(LockError) as info:
+        lockfile.load(path)
+    assert "'a' and 'b' both claim PAL p0000000000a" in info.value.message
+    assert str(path) in info.value.message and "delete the other entry" in info.value.hint
+
+
+@pytest.mark.parametrize(
+    ("entry", "words"),
+    [
+        ({"pal_id": "p1", "managed": 5}, '"managed" must be a list'),
+        ({"pal_id": "p1", "secrets": []}, '"secrets" must be an object'),
+        ({"pal_id": 7}, '"pal_id" must be a string or null, not a number (7)'),
+        ("p1", "must be an object, not a string"),
+        ({"pal_id": "p1", "fingerprint": None}, '"fingerprint" must be a string'),
+    ],
+)
+def test_malformed_entry_types_name_the_file_and_the_key(
+    tmp_path: Path, entry: object, words: str
+) -> None:
+    path = tmp_path / "palsync.lock"
+    doc = {"format": "palsync.lock/v1", "salt": "s", "pals": {"k": entry}}
+    path.write_text(json.dumps(doc))
+    with pytest.raises(LockError) as info:
+        lockfile.load(path)
+    assert str(path) in info.value.message and "entry 'k'" in info.value.message
+    assert words in info.value.message
+
+
+def test_leftover_temp_files_are_removed_by_the_first_save(tmp_path: Path) -> None:
+    path = tmp_path / "palsync.lock"
+    leftover = tmp_path / ".palsync.lock.abc123.tmp"
+    leftover.write_text("half")
+    unrelated = [tmp_path / ".other.lock.x.tmp", tmp_path / ".palsync.lock.tmp"]
+    for file in unrelated:
+        file.write_text("keep")
+    lockfile.save(sample(), path)
+    assert not leftover.exists()
+    assert all(file.exists() for file in unrelated)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [path.name, *(f.name for f in unrelated)]
+    )

@@ -428,3 +428,78 @@ def test_markdown_is_trimmed_under_the_comment_limit() -> None:
     text = render.plan_markdown(build(desired, [], LOCK))
     assert len(text) < 65_000
     assert "trimmed" in text
+
+
+# ------------------------------------------------------------- identity and prune safety
+
+
+def test_a_pin_to_a_missing_pal_blocks_and_recreate_records_what_it_replaces() -> None:
+    d = want("a", "Alpha", pin="p0000000dead")
+    blocked = build([d], [], LOCK).changes[0]
+    assert blocked.action == "blocked" and "--recreate a" in blocked.reasons[0]
+    made = build([d], [], LOCK, recreate=["a"]).changes[0]
+    assert made.action == "create" and made.replaces == "p0000000dead"
+    lock = LOCK.with_entry("a", replace_entry(entry_for(d, "p000000000n1", LOCK), "p0000000dead"))
+    kept = build([d], [pal("p000000000n1", "Alpha")], lock).changes[0]
+    assert kept.action == "noop" and kept.pal_id == "p000000000n1"
+    assert kept.replaces == "p0000000dead"
+    assert any("update the pin to p000000000n1" in w for w in kept.warnings)
+
+
+def replace_entry(entry: LockEntry, replaces: str) -> LockEntry:
+    from dataclasses import replace as copy_with
+
+    return copy_with(entry, replaces=replaces)
+
+
+def test_nameless_twins_are_blocked_and_named() -> None:
+    body = {"system_prompt": "x", "default_face_id": FACE}
+    twins = [Desired("one", "pals/one.yaml", body), Desired("two", "pals/two.yaml", dict(body))]
+    plan = build([*twins, want("three", "Three")], [], LOCK)
+    by_key = {c.key: c for c in plan.changes}
+    assert by_key["one"].action == by_key["two"].action == "blocked"
+    assert "pals/two.yaml" in by_key["one"].reasons[0]
+    assert by_key["three"].action == "create"
+
+
+def test_prune_drops_only_the_entry_of_a_pal_that_is_not_live_or_in_use() -> None:
+    a = want("b", "Alpha", pin="p000000000a1")
+    lock = (
+        LOCK.with_entry("old", LockEntry("p000000000a1", "fp"))
+        .with_entry("tmpl", LockEntry("p000000000t1", "fp"))
+        .with_entry("stock", LockEntry("pe13ed370726", "fp"))
+    )
+    plan = build([a], [pal("p000000000a1", "Alpha")], lock, prune=True)
+    by_key = {c.key: c for c in plan.changes}
+    for key in ("old", "tmpl", "stock"):
+        assert by_key[key].action == "delete" and by_key[key].entry_only, key
+    assert "managed by b" in by_key["old"].warnings[0]
+    assert "stock PAL" in by_key["stock"].warnings[0]
+    assert by_key["b"].pal_id == "p000000000a1"
+
+
+def test_an_orphaned_intent_is_found_by_name_and_deleted_only_with_prune() -> None:
+    intent = {"pal_name": "Ghost", "since": "2026-01-01T00:00:00Z"}
+    lock = LOCK.with_entry("gone", LockEntry(None, pending_create=intent))
+    live = [pal("p000000000g1", "Ghost", created_at="2026-01-01T00:00:05Z")]
+    plain = build([want("a", "Alpha")], live, lock)
+    assert any("p000000000g1" in w and "--prune" in w for w in plain.warnings)
+    pruned = build([want("a", "Alpha")], live, lock, prune=True)
+    gone = next(c for c in pruned.changes if c.key == "gone")
+    assert (gone.action, gone.pal_id, gone.entry_only) == ("delete", "p000000000g1", False)
+    older = [pal("p000000000g1", "Ghost", created_at="2025-06-01T00:00:00Z")]
+    nothing = next(c for c in build([], older, lock, prune=True).changes if c.key == "gone")
+    assert nothing.entry_only and nothing.pal_id is None, "a PAL older than the intent is not it"
+
+
+def test_a_removed_secret_has_a_field_line_and_a_remove_op() -> None:
+    d = want("a", "Alpha", layers={"llm": {"model": "m", "api_key": "sk-1"}})
+    lock = LOCK.with_entry("a", entry_for(d, "p000000000a1", LOCK))
+    live = [pal("p000000000a1", "Alpha", layers={"llm": {"model": "m", "api_key": "****"}})]
+    change = build([want("a", "Alpha", layers={"llm": {"model": "m"}})], live, lock).changes[0]
+    assert change.action == "update"
+    assert [(f.path, f.sensitive, f.removed) for f in change.fields] == [
+        ("/layers/llm/api_key", True, True)
+    ]
+    assert {"op": "remove", "path": "/layers/llm/api_key"} in change.ops
+    assert "- layers.llm.api_key: (sensitive)" in render.plan_text(Plan((change,)))

@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from palsync.emulator.rules import (
     normalise_legacy,
     to_legacy,
 )
+from palsync.fields import LEASE_PAL_NAME  # the test API leaves pal-sync's lease PAL out
 
 STOCK_PALS = [
     ("p1af207b8189", "Sales Coach", False),
@@ -78,6 +80,13 @@ class Store:
         self._seals: dict[str, str] = {}
         #: False plays a server that accepts JSON Patch `test` ops but does not check them
         self.honour_test = True
+        #: a slow commit: a created PAL stays invisible to list, get and delete for this many
+        #: seconds after its POST was answered (a re-run may list the account before it lands)
+        self.commit_delay = 0.0
+        #: the next this-many creates lose their answer (504) although the PAL is created,
+        #: landing `commit_delay` seconds later: the client cannot know whether it exists
+        self.lose_create_answers = 0
+        self._committing: list[tuple[float, str, dict[str, Any]]] = []
         self.dirty = False
         if seed:
             self._seed()
@@ -275,10 +284,32 @@ class Store:
 
     # ------------------------------------------------------------------------------ test API
 
-    def user_pals(self) -> list[dict[str, Any]]:
-        """Stored user PALs, unmasked, with their ids (for tests: count, duplicates)."""
+    def settle(self, wait: bool = False) -> int:
+        """Make the slow commits that are due visible (with `wait`: all of them, sleeping
+        until the last is due); returns how many are still committing."""
+        while True:
+            with self.lock:
+                moment = time.monotonic()
+                due = [c for c in self._committing if c[0] <= moment]
+                self._committing = [c for c in self._committing if c[0] > moment]
+                for _, pal_id, entry in due:
+                    self.pals[pal_id] = entry
+                    self.user_ids.append(pal_id)
+                    self.dirty = True
+                left = len(self._committing)
+                later = min((c[0] for c in self._committing), default=moment)
+            if not wait or not left:
+                return left
+            time.sleep(max(0.0, later - moment) + 0.001)
+
+    def user_pals(self, *, with_lease: bool = False) -> list[dict[str, Any]]:
+        """Stored user PALs, unmasked, with their ids (for tests: count, duplicates); the PAL
+        that holds pal-sync's account lease only when asked for. PALs still committing
+        (`commit_delay`) are not counted until they land: `settle(wait=True)` first."""
+        self.settle()
         with self.lock:
-            return [{"pal_id": i, **copy.deepcopy(self.pals[i]["doc"])} for i in self.user_ids]
+            pals = [{"pal_id": i, **copy.deepcopy(self.pals[i]["doc"])} for i in self.user_ids]
+        return [p for p in pals if with_lease or p.get("pal_name") != LEASE_PAL_NAME]
 
     def pals_named(self, name: str) -> list[dict[str, Any]]:
         return [p for p in self.user_pals() if p.get("pal_name") == name]
@@ -366,13 +397,26 @@ class Store:
             fill_defaults(doc)
             pal_id = new_id("p", 11)
             stamp = now()
-            self.pals[pal_id] = {
+            entry = {
                 "doc": doc,
                 "meta": {"created_at": stamp, "updated_at": stamp, "pal_type": "user"},
             }
-            self.user_ids.append(pal_id)
-            self.dirty = True
+            self.pals[pal_id] = entry
             rendered = self.render(pal_id)
+            # (pal-sync's own lease PAL excepted: these play a PAL a manifest creates)
+            slow = doc.get("pal_name") != LEASE_PAL_NAME
+            lost = slow and self.lose_create_answers > 0
+            if lost:
+                self.lose_create_answers -= 1
+            if slow and (self.commit_delay > 0 or lost):
+                del self.pals[pal_id]  # committed later: invisible until then
+                visible = time.monotonic() + self.commit_delay
+                self._committing.append((visible, pal_id, entry))
+            else:
+                self.user_ids.append(pal_id)
+                self.dirty = True
+        if lost:
+            raise ApiFailure(504, {"message": "Gateway timeout"})
         out = {"pal_id": pal_id, "pal_name": doc.get("pal_name"), "created_at": stamp}
         if "conferencing_email" in rendered:
             out["conferencing_email"] = rendered["conferencing_email"]
@@ -381,6 +425,7 @@ class Store:
         return out
 
     def list_pals(self, kind: str | None, limit: int, page: int, legacy: bool) -> dict[str, Any]:
+        self.settle()
         with self.lock:
             if kind == "user":
                 ids = self.user_ids
@@ -393,6 +438,7 @@ class Store:
             return {"data": data, "total_count": len(ids)}
 
     def get_pal(self, pal_id: str, legacy: bool) -> dict[str, Any]:
+        self.settle()
         with self.lock:
             if pal_id not in self.pals:
                 raise ApiFailure(
@@ -476,6 +522,7 @@ class Store:
             return 200, body
 
     def delete_pal(self, pal_id: str) -> None:
+        self.settle()
         with self.lock:
             entry = self.pals.get(pal_id)
             if entry is None:
