@@ -210,7 +210,8 @@ class RateGovernor:
                 self.rate = self.policy
         remaining = _header_number(headers, "RateLimit-Remaining", "X-RateLimit-Remaining")
         reset = _header_number(headers, "RateLimit-Reset", "X-RateLimit-Reset")
-        if remaining is not None and remaining < 1 and reset is not None:
+        if remaining is not None and remaining < 1 and reset is not None and self.policy is None:
+            # (with a policy the pace already spreads requests; Reset is whole seconds)
             if reset > 1e9:  # an epoch time, not seconds
                 reset = reset - time.time()
             self._pause_until = max(self._pause_until, now + min(max(reset, 0.0), 60.0))

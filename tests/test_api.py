@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -96,22 +97,40 @@ def test_retry_after_is_honoured_then_success() -> None:
     calls: list[float] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(1)
-        if len(calls) < 3:
-            return httpx.Response(429, headers={"Retry-After": "0"}, json={"message": "slow"})
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            return httpx.Response(429, headers={"Retry-After": "0.3"}, json={"message": "slow"})
         return httpx.Response(200, json={"data": [], "total_count": 0})
 
-    with fake(handler) as client:
+    with fake(handler) as client:  # backoff alone would wait about a millisecond
         assert client.list_faces() == []
-    assert len(calls) == 3
+    assert len(calls) == 2
+    assert 0.3 <= calls[1] - calls[0] < 5.0, "the retry waited for Retry-After"
 
 
 def test_gives_up_with_a_clear_message_when_the_budget_is_spent() -> None:
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(503, headers={"Retry-After": "0.2"}, json={"message": "down"})
+
+    client = fake(handler, max_retries=50, retry_budget=0.5)
+    with client, pytest.raises(ApiError) as info:
+        client.list_faces()
+    assert len(calls) == 3, "two waits of 0.2 s fit in the 0.5 s budget, a third does not"
+    assert info.value.status == 503
+    assert "gave up after 3 attempts (the retry time budget of 0.5 s is spent): 503 down" in (
+        info.value.message
+    )
+
+
+def test_gives_up_after_max_retries() -> None:
     client = fake(lambda r: httpx.Response(503, json={"message": "down"}), max_retries=3)
     with client, pytest.raises(ApiError) as info:
         client.list_faces()
     assert info.value.status == 503
-    assert "gave up after 4 attempts" in info.value.message
+    assert "gave up after 4 attempts: 503 down" in info.value.message
 
 
 def test_a_refused_key_and_an_unreachable_api_each_say_what_to_check() -> None:
