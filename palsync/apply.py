@@ -288,6 +288,8 @@ class Applier:
             pal_id = str(created["pal_id"])
             self.writer.set(change.key, _entry(change, pal_id))
             return Outcome(change.key, "create", pal_id, "ok", "created")
+        if self._stop.is_set():  # the intent stays in the lock: the next run looks again
+            return Outcome(change.key, "create", None, "skipped", self._stop_reason)
         return Outcome(
             change.key,
             "create",
