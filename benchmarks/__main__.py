@@ -15,7 +15,13 @@ import platform
 import sys
 from typing import Any
 
-from benchmarks import bench_apply, bench_emulator, bench_plan, bench_validate
+from benchmarks import (
+    bench_apply,
+    bench_emulator,
+    bench_plan,
+    bench_ratelimit,
+    bench_validate,
+)
 
 #: checked in --quick mode: the goals themselves (a goal missed is a failure, not noise to absorb)
 THRESHOLDS = {
@@ -25,6 +31,9 @@ THRESHOLDS = {
     "plan_1000_wall_s": bench_plan.GOALS["wall_s"],
     "plan_1000_cpu_ms_per_pal": bench_plan.GOALS["cpu_ms_per_pal"],
     "apply_200_ratio": bench_apply.GOAL,
+    # issue 19, on the server that says nothing but 429 + Retry-After (the client finds the rate)
+    "ratelimit_ratio": bench_ratelimit.GOALS["ratio"],
+    "ratelimit_429_share": bench_ratelimit.GOALS["limited_share"],
 }
 
 
@@ -78,6 +87,17 @@ def main() -> int:
         f"   ratio {a['ratio']:.2f} (goal ≤ {a['goal']})"
     )
 
+    limits = bench_ratelimit.main(args.quick)
+    figures["ratelimit"] = limits
+    for r in limits:
+        print(
+            f"ratelimit {r['updates']} updates, parallelism 8, 20 req/s burst 10, {r['server']} "
+            f"server: wall {r['wall_s']:.2f} s   floor {r['floor_s']:.2f} s ({r['needed']} "
+            f"requests)   ratio {r['ratio']:.2f} (goal ≤ {bench_ratelimit.GOALS['ratio']})   "
+            f"429s {r['limited']} of {r['requests']} = {r['limited_share']:.1%} "
+            f"(goal ≤ {bench_ratelimit.GOALS['limited_share']:.0%})"
+        )
+
     (e,) = bench_emulator.main(args.quick)
     figures["emulator"] = e
     print(
@@ -102,6 +122,8 @@ def main() -> int:
         "plan_1000_wall_s": plans[1]["wall_s"],
         "plan_1000_cpu_ms_per_pal": plans[1]["cpu_ms_per_pal"],
         "apply_200_ratio": a["ratio"],
+        "ratelimit_ratio": limits[0]["ratio"],
+        "ratelimit_429_share": limits[0]["limited_share"],
     }
     failed = [f"{k} = {v:.3f} > {THRESHOLDS[k]}" for k, v in checks.items() if v > THRESHOLDS[k]]
     if e["errors"]:

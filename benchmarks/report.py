@@ -69,6 +69,17 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             f"**{a['ratio']:.2f}** ({_goal(a['ratio'], a['goal'])})",
         )
     )
+    for r in figures.get("ratelimit", []):
+        out.append(
+            (
+                f"`apply`, {r['updates']} updates, parallelism 8, emulator limit 20 requests/s "
+                f"(token bucket, burst 10), {r['server']} server",
+                f"{r['wall_s']:.2f} s wall; 429s: {r['limited']} of {r['requests']} requests = "
+                f"**{r['limited_share']:.1%}** ({_goal(r['limited_share'] * 100, 5, ' %')})",
+                f"floor {r['needed']} requests / 20 per s = {r['floor_s']:.2f} s",
+                f"**{r['ratio']:.2f}** ({_goal(r['ratio'], 1.2)})",
+            )
+        )
     e = figures["emulator"]
     out.append(
         (

@@ -625,9 +625,11 @@ class TavusClient:
     ) -> list[dict]:
         """Every item of a list endpoint, each once (by the first of `ids` it has).
 
-        Reads until a page shows the end: an empty page, a page shorter than an earlier one, or
-        a page shorter than the `limit` asked for while `total_count` agrees that nothing is
-        left. `total_count` only sizes the next batch of pages; it never ends the listing alone,
+        Reads until a page shows the end: an empty page, a page shorter than an earlier one, a
+        page shorter than the `limit` asked for while `total_count` agrees that nothing is
+        left, or the last predicted page when the lock's count (`expected`), `total_count` and
+        the distinct items read all agree. `total_count` otherwise only sizes the next batch of
+        pages; it never ends the listing alone,
         and a wrong one (missing, a lie, one off because a PAL was deleted meanwhile) costs
         requests, never items. With `expected` (the lock's count) every predicted page goes out
         at once: one round trip when the guess holds. Bounded: MAX_PAGES pages, and a full page
@@ -645,7 +647,7 @@ class TavusClient:
         total: int | None = None
         pages = 0
         page = first_page
-        batch = max(1, -(-expected // PAGE_SIZE) + (1 if expected % PAGE_SIZE == 0 else 0))
+        batch = max(1, -(-expected // PAGE_SIZE))
         while True:
             batch = min(batch, MAX_PAGES - pages)
             if batch <= 0:
@@ -686,7 +688,13 @@ class TavusClient:
                         "seem to honour `page`, so pal-sync cannot know it has seen every item",
                         hint="nothing was changed; report this server behaviour",
                     )
-                if not fresh or len(data) < size or (len(data) < PAGE_SIZE and complete):
+                agreed = complete and total == expected == len(seen)  # lock and count agree
+                if (
+                    not fresh
+                    or len(data) < size
+                    or (len(data) < PAGE_SIZE and complete)
+                    or (agreed and number == page + batch - 1)
+                ):
                     # the end: a page of items already seen (a listing that shifted, or one
                     # short answer repeated by a server that ignores `page`), a page shorter
                     # than the others, or shorter than asked with the count agreeing

@@ -343,7 +343,7 @@ def test_the_api_key_never_appears_in_logs_errors_or_reprs(
 
 @pytest.mark.parametrize(
     ("total", "cap", "expected", "requests"),
-    [(250, 100, 250, 3), (250, 100, 100, 3), (120, 50, 120, 3), (30, 100, 0, 1), (5, 100, 900, 10)],
+    [(250, 100, 250, 3), (250, 100, 100, 3), (120, 50, 120, 3), (30, 100, 0, 1), (5, 100, 900, 9)],
 )
 def test_expected_count_fetches_all_pages_at_once_and_stays_correct(
     total: int, cap: int, expected: int, requests: int

@@ -72,7 +72,12 @@ def test_an_unchanged_account_is_still_one_round_trip(emulator: Emulator, api_ke
     seed(emulator, 200)
     with real(emulator, api_key) as client:
         assert len(client.list_pals(expected=200)) == 200
-    # pages 1..3 asked at once (the third one confirms the end), nothing after
+    # pages 1 and 2 asked at once; the lock's count, total_count and the items agree: the end
+    assert pal_gets(emulator) == 2
+    emulator.log.clear()
+    seed(emulator, 1)  # one more than the lock knows: the full page 2 is not taken as the end
+    with real(emulator, api_key) as client:
+        assert len(client.list_pals(expected=200)) == 201
     assert pal_gets(emulator) == 3
 
 
