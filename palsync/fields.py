@@ -7,6 +7,8 @@ copy of the API's rules on purpose: it plays the server, not the client).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 #: Legacy top-level names -> current names (accepted in manifests, normalised, warned about).
 LEGACY_TOP_LEVEL: dict[str, str] = {
@@ -88,7 +90,7 @@ LEASE_PAL_NAME = "pal-sync apply lease (do not use or delete)"
 LEASE_MARKER = '{"pal-sync-lease"'
 
 
-def is_lease_pal(pal: dict) -> bool:
+def is_lease_pal(pal: Mapping[str, Any]) -> bool:
     """The PAL that holds pal-sync's account lease: never planned, imported, adopted or pruned."""
     context = pal.get("context")
     return (

@@ -16,6 +16,7 @@ import yaml
 
 from palsync.cli import main
 from palsync.emulator import Emulator
+from palsync.lease import lease_pal_body
 
 ROOT = Path(__file__).resolve().parent.parent
 FACE = "r90bbd427f71"
@@ -55,6 +56,9 @@ class Workspace:
         }
         for name, value in self.env.items():
             monkeypatch.setenv(name, value)
+        # the account lease PAL an earlier apply left (as in any account pal-sync has applied
+        # to), so that faults a test injects on POST /v2/pals hit the PALs it means
+        emulator.store.create_pal(lease_pal_body("created by the test workspace"), False)
         monkeypatch.chdir(root)
 
     def write(self, key: str, body: dict[str, Any]) -> Path:

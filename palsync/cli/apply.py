@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from typing import Any
 
 import click
 
 from palsync.cli.common import (
+    account_binding,
+    check_binding,
     check_keys,
     common_options,
     exclusive,
@@ -19,7 +23,33 @@ from palsync.cli.common import (
     open_client,
 )
 from palsync.errors import EXIT_ERROR, EXIT_OK, StalePlanError, UsageError
+from palsync.lease import DEFAULT_TTL, DEFAULT_WAIT, Lease
 from palsync.plan import Plan, change_to_dict
+
+
+def take_lease(client: Any, emulator: bool, wait: float) -> Lease:
+    """Take this account's apply lease (DESIGN 14), after checking that the server honours
+    JSON Patch `test`; waits up to `wait` seconds for another holder."""
+    import hashlib
+
+    from palsync.cache import cache_root
+
+    binding = account_binding(client, emulator)
+    name = hashlib.sha256(json.dumps(binding, sort_keys=True).encode()).hexdigest()[:24]
+    try:
+        hint = cache_root() / "leases" / name
+    except OSError:
+        hint = None
+    raw_ttl = os.environ.get("PALSYNC_LEASE_TTL", "")
+    try:
+        ttl = float(raw_ttl) if raw_ttl else DEFAULT_TTL
+    except ValueError:
+        raise UsageError(f"PALSYNC_LEASE_TTL={raw_ttl!r} is not a number of seconds") from None
+    lease = Lease(
+        client, ttl=ttl, wait=wait, notice=lambda line: click.echo(line, err=True), hint_file=hint
+    )
+    lease.acquire()
+    return lease
 
 
 def _stale_reasons(saved: dict[str, Any], plan: Plan) -> list[str]:
@@ -106,7 +136,29 @@ def _stale_reasons(saved: dict[str, Any], plan: Plan) -> list[str]:
     "force_maker",
     multiple=True,
     metavar="KEY",
-    help="Overwrite unpublished PAL Maker edits of this PAL (repeatable).",
+    help="Overwrite unpublished PAL Maker edits of this PAL (repeatable; never a protected one).",
+)
+@click.option(
+    "--recreate",
+    "recreate",
+    multiple=True,
+    metavar="KEY",
+    help="Create a new PAL for this manifest, whose pinned PAL (x-palsync.pal_id) no longer "
+    "exists (repeatable).",
+)
+@click.option(
+    "--lease-wait",
+    default=DEFAULT_WAIT,
+    show_default=True,
+    type=click.FloatRange(0, 86400),
+    metavar="SECONDS",
+    help="How long to wait for the account lease another apply holds before giving up.",
+)
+@click.option(
+    "--no-lease",
+    is_flag=True,
+    help="Take no account lease (for servers that do not honour JSON Patch test; then make "
+    "sure only one apply runs per account, e.g. with a CI concurrency group).",
 )
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
@@ -124,6 +176,9 @@ def command(
     parallelism: int,
     on_error: str,
     force_maker: tuple[str, ...],
+    recreate: tuple[str, ...],
+    lease_wait: float,
+    no_lease: bool,
     fmt: str,
 ) -> int:
     """Make the live account match the manifests.
@@ -132,14 +187,18 @@ def command(
     PLANFILE from `pal-sync plan --out`: apply exactly that plan, or refuse if anything it was
     based on changed since. The lock is written after every successful operation, so a re-run
     after any failure or interruption converges without duplicates.
+
+    Another apply against the same account (another clone, another machine) is kept out by the
+    account lease (`pal-sync lease status`); this one waits for it up to --lease-wait seconds.
     """
     from palsync import lock as lockfile
     from palsync import render
     from palsync.apply import Applier, LockWriter, Outcome
 
-    if planfile and (targets or prune):
+    if planfile and (targets or prune or recreate):
         raise UsageError(
-            "a saved plan carries its own --target and --prune; they cannot be given again",
+            "a saved plan carries its own --target, --prune and --recreate; they cannot be "
+            "given again",
             hint=f"apply {planfile} as it is, or make a new plan with the options you want",
         )
     saved = load_plan(planfile) if planfile else None
@@ -147,6 +206,12 @@ def command(
         directory = saved.get("dir", directory)
         targets = tuple(saved.get("targets", ()))
         prune = bool(saved.get("prune", False))
+        # the plan's re-creations of missing pinned PALs (`plan --recreate KEY`)
+        recreate = tuple(
+            str(c.get("key"))
+            for c in saved.get("changes") or ()
+            if isinstance(c, dict) and c.get("action") == "create" and c.get("replaces")
+        )
     path = lock_file(directory, lock_path, emulator)
     path.parent.mkdir(parents=True, exist_ok=True)
     with exclusive(path, directory):
@@ -155,13 +220,40 @@ def command(
         if saved is not None and not path.exists() and saved.get("lock_salt"):
             lock = lockfile.new_lock(str(saved["lock_salt"]))
         check_keys("--force-maker", force_maker, [d.key for d in desired], globs=False)
-        with open_client(
-            emulator=emulator,
-            api_key_file=api_key_file,
-            verbose=verbose,
-            concurrency=max(16, parallelism),
-        ) as client:
-            plan, live = make_plan(client, manifests, desired, lock, targets=targets, prune=prune)
+        for d in desired:
+            if d.key in force_maker and d.protected:
+                raise UsageError(
+                    f"--force-maker {d.key}: {d.key} is protected (x-palsync.protected), and a "
+                    "protected PAL is never forced; nothing was sent",
+                    hint=f"publish or discard its PAL Maker draft, or remove `protected` from "
+                    f"{d.path} first",
+                )
+        with (
+            open_client(
+                emulator=emulator,
+                api_key_file=api_key_file,
+                verbose=verbose,
+                concurrency=max(16, parallelism),
+            ) as client,
+            contextlib.ExitStack() as stack,
+        ):
+            if saved is not None:
+                check_binding(saved, account_binding(client, emulator), str(planfile))
+            # a typo in --target is refused before any request, the lease's included
+            check_keys("--target", targets, [m.key for m in manifests] + list(lock.entries))
+            lease = None if no_lease else take_lease(client, emulator, lease_wait)
+            if lease is not None:
+                stack.callback(lease.release)
+            plan, live = make_plan(
+                client,
+                manifests,
+                desired,
+                lock,
+                targets=targets,
+                prune=prune,
+                lease=lease,
+                recreate=recreate,
+            )
             live_ids = {str(p["pal_id"]) for p in live if p.get("pal_id")}
             if saved is not None:
                 reasons = _stale_reasons(saved, plan)
@@ -205,6 +297,8 @@ def command(
                 force_maker=force_maker,
                 progress=progress,
             )
+            if lease is not None:
+                lease.on_lost = lambda why: applier.stop(f"not attempted ({why})")
             outcomes = applier.run()
     failed = [o for o in outcomes if o.failed]
     if fmt == "json":

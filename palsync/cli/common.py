@@ -184,6 +184,21 @@ def register_secrets(manifests: list[Manifest]) -> list[Any]:
     return leaked_secret_values(manifests, os.environ, redact.contains_secret)
 
 
+def register_directory_secrets(directory: str) -> None:
+    """import: the secret variables of the manifests already in `directory`, so that their
+    values are redacted from the manifests import writes. Best effort: a directory with
+    broken or no manifests has nothing to add, and import does not fail for it."""
+    from palsync.manifest import load_paths
+
+    if not Path(directory).is_dir():
+        return
+    try:
+        manifests, _ = load_paths([directory])
+    except Exception:  # noqa: BLE001 - only a best-effort extra source of secret values
+        return
+    register_secrets(manifests)
+
+
 def register_resolved_secrets(body: dict[str, Any]) -> None:
     """The resolved secret fields themselves (`${A}${B}`, or a prefix around a variable)."""
     from palsync import redact
@@ -193,14 +208,17 @@ def register_resolved_secrets(body: dict[str, Any]) -> None:
 
 
 def start_fetch(
-    client: Any, desired: list[Desired], expected: int = 0
+    client: Any, desired: list[Desired], expected: int = 0, *, with_lease: bool = False
 ) -> Callable[[], tuple[list[dict[str, Any]], Refs]]:
     """Start reading the live PALs and the account references the manifests mention, all
     concurrently; returns the function that waits for them.
 
-    `expected` (PALs in the lock) lets every page of the PAL list go out at once."""
+    `expected` (PALs in the lock) lets every page of the PAL list go out at once; `with_lease`
+    keeps the account's lease PAL(s) in the list (apply checks them, the plan never sees them)."""
     bodies = [d.body for d in desired]
-    calls: dict[str, Callable[[], Any]] = {"pals": lambda: client.list_pals(expected)}
+    calls: dict[str, Callable[[], Any]] = {
+        "pals": lambda: client.list_pals(expected, with_lease=with_lease)
+    }
     if any(b.get("default_face_id") for b in bodies):
         calls["faces"] = client.list_faces
     if any(b.get("objectives_id") for b in bodies):
@@ -264,19 +282,33 @@ def make_plan(
     *,
     targets: tuple[str, ...],
     prune: bool,
+    lease: Any = None,
+    recreate: tuple[str, ...] = (),
 ) -> tuple[Plan, list[dict[str, Any]]]:
-    """The plan, and the live user PALs it was computed from."""
+    """The plan, and the live user PALs it was computed from. With the account `lease` held,
+    the same listing also checks that nobody else holds a second one (DESIGN 14)."""
     if prune and not manifests:
         raise UsageError(
             "refusing to prune: no manifests were found, which would delete every PAL in the lock",
-            hint="check --dir; delete PALs one by one otherwise",
+            hint="check --dir; pal-sync deletes a PAL only when its manifest is removed and "
+            "others remain (apply --prune); to remove them all, delete them in the Tavus "
+            "dashboard, then delete the lock file",
         )
     check_keys("--target", targets, [m.key for m in manifests] + list(lock.entries))
+    pinned = [d.key for d in desired if d.pal_id and matches(d.key, targets)]
+    check_keys("--recreate", recreate, pinned, globs=False)
     owned = sum(1 for e in lock.entries.values() if e.pal_id)
-    wait = start_fetch(client, desired, expected=owned)
+    wait = start_fetch(
+        client, desired, expected=owned + (lease is not None), with_lease=bool(lease)
+    )
     # the desired side of every comparison, computed while the requests are in flight
     prepared = {d.key: prepare(d, lock.salt) for d in desired if matches(d.key, targets)}
     live, refs = wait()
+    if lease is not None:
+        from palsync.fields import is_lease_pal
+
+        lease.verify(live)
+        live = [p for p in live if not is_lease_pal(p)]
     digests = [(m.key, m.digest) for m in manifests if matches(m.key, targets)]
     plan = build(
         desired,
@@ -288,8 +320,29 @@ def make_plan(
         manifest_digests=digests,
         prepared=prepared,
         manifest_keys=[m.key for m in manifests],
+        recreate=recreate,
     )
+    check_recreate(recreate, desired, live)
     return plan, live
+
+
+def check_recreate(
+    recreate: tuple[str, ...], desired: list[Desired], live: list[dict[str, Any]]
+) -> None:
+    """`--recreate KEY` is only for a manifest pinned to a PAL that no longer exists; naming
+    another is refused (before any write) rather than ignored."""
+    from palsync.plan import missing_pins
+
+    missing = set(missing_pins(desired, live))
+    pins = {d.key: d.pal_id for d in desired}
+    for key in recreate:
+        if key not in missing:
+            raise UsageError(
+                f"--recreate {key}: its pinned PAL {pins.get(key)} exists in the account; "
+                "there is nothing to re-create",
+                hint="--recreate is only for a manifest pinned (x-palsync.pal_id) to a PAL "
+                "that no longer exists",
+            )
 
 
 def check_keys(
@@ -312,9 +365,18 @@ def check_keys(
         )
 
 
-def save_plan(plan: Plan, path: str, directory: str, targets: tuple[str, ...], prune: bool) -> None:
+def save_plan(
+    plan: Plan,
+    path: str,
+    directory: str,
+    targets: tuple[str, ...],
+    prune: bool,
+    binding: dict[str, str],
+) -> None:
     doc = {
         "format": PLAN_FORMAT,
+        # DESIGN 14: a plan applies to the account it was made against, nowhere else
+        "account": binding,
         "dir": directory,
         "targets": list(targets),
         "prune": prune,
@@ -347,6 +409,48 @@ def check_writable(path: str, option: str) -> None:
         raise UsageError(
             f"{option} {path}: the directory {folder} does not exist",
             hint=f"create it first (mkdir -p {folder}) or give another path",
+        )
+
+
+def account_binding(client: Any, emulator: bool) -> dict[str, str]:
+    """What a plan file is bound to: the API URL (without any user:password@ part) and a
+    fingerprint of the account's API key (a one-way, truncated digest: it tells two keys apart
+    and says nothing about either). The embedded emulator's key changes every run, so its
+    account is named by the state file instead."""
+    import hashlib
+
+    if emulator:
+        where = os.path.realpath(EMULATOR_STATE)
+        return {
+            "api_url": "embedded emulator",
+            "fingerprint": "emulator:" + hashlib.sha256(where.encode()).hexdigest()[:16],
+        }
+    url = client._http.base_url
+    shown = f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "") + url.path
+    key = str(client._http.headers.get("x-api-key", ""))
+    digest = hashlib.sha256(b"pal-sync account v1\0" + key.encode()).hexdigest()[:16]
+    return {"api_url": shown.rstrip("/"), "fingerprint": "key:" + digest}
+
+
+def check_binding(saved: dict[str, Any], binding: dict[str, str], path: str) -> None:
+    """Refuse a plan file made against another account or API URL."""
+    bound = saved.get("account")
+    if not isinstance(bound, dict):
+        raise StalePlanError(
+            f"plan file {path} does not say which account it was made against; nothing was applied",
+            hint="plan again with this version of pal-sync",
+        )
+    if bound.get("api_url") != binding["api_url"]:
+        raise StalePlanError(
+            f"plan file {path} was made against {bound.get('api_url')}, this run talks to "
+            f"{binding['api_url']}; nothing was applied",
+            hint="apply it where it was made, or plan again against this API",
+        )
+    if bound.get("fingerprint") != binding["fingerprint"]:
+        raise StalePlanError(
+            f"plan file {path} was made with another API key (another account?) than this run's "
+            "TAVUS_API_KEY; nothing was applied",
+            hint="apply it with the key it was made with, or plan again with this one",
         )
 
 

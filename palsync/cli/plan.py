@@ -8,6 +8,7 @@ import sys
 import click
 
 from palsync.cli.common import (
+    account_binding,
     common_options,
     load_desired,
     lock_file,
@@ -51,6 +52,14 @@ def use_colour() -> bool:
     help="Exit 0 with no changes, 1 on error, 2 when changes are pending.",
 )
 @click.option("--show-unchanged", is_flag=True, help="List unchanged PALs too (text format).")
+@click.option(
+    "--recreate",
+    "recreate",
+    multiple=True,
+    metavar="KEY",
+    help="Plan a new PAL for this manifest, whose pinned PAL (x-palsync.pal_id) no longer "
+    "exists (repeatable).",
+)
 def command(
     directory: str,
     lock_path: str | None,
@@ -63,6 +72,7 @@ def command(
     fmt: str,
     detailed_exitcode: bool,
     show_unchanged: bool,
+    recreate: tuple[str, ...],
 ) -> int:
     """Show what `apply` would change in the live account.
 
@@ -80,7 +90,10 @@ def command(
     manifests, desired = load_desired(directory, targets)
     lock = lockfile.load(lock_file(directory, lock_path, emulator))
     with open_client(emulator=emulator, api_key_file=api_key_file, verbose=verbose) as client:
-        plan, _ = make_plan(client, manifests, desired, lock, targets=targets, prune=prune)
+        plan, _ = make_plan(
+            client, manifests, desired, lock, targets=targets, prune=prune, recreate=recreate
+        )
+        binding = account_binding(client, emulator)
     if fmt == "json":
         click.echo(render.plan_json(plan), nl=False)
     elif fmt == "markdown":
@@ -88,7 +101,7 @@ def command(
     else:
         click.echo(render.plan_text(plan, colour=use_colour(), show_noop=show_unchanged), nl=False)
     if out:
-        save_plan(plan, out, directory, targets, prune)
+        save_plan(plan, out, directory, targets, prune, binding)
         click.echo(f"Saved the plan to {out}; apply it with: pal-sync apply {out}", err=True)
     if plan.blocked:
         return EXIT_ERROR

@@ -1,0 +1,453 @@
+"""The account-level apply lease (DESIGN 14): two applies against one account, from different
+machines or clones, never run at once.
+
+The lease lives in the account itself, in one PAL of its own (`fields.LEASE_PAL_NAME`, so it is
+visible and named in the dashboard) that no conversation uses and that plan, import, adoption and
+prune never see. Its `context` holds the lease as JSON: holder, run id, acquired and expires
+(UTC). It is taken, renewed, released and broken with JSON Patch `test` + `replace`, so of two
+machines racing for it exactly one wins; a holder that dies stops renewing and its lease expires.
+Whether the server honours `test` at all is checked once per run, harmlessly, before the lease
+is trusted. Talks to the API only through the client; prints nothing (`notice` says what it is
+waiting for).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+import random
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from palsync.errors import ApiError, LockError, MakerConflict, OutcomeUnknown
+from palsync.fields import LEASE_MARKER, LEASE_PAL_NAME, is_lease_pal
+
+#: how long a lease lives without renewal; a holder renews it every third of that
+DEFAULT_TTL = 120.0
+#: how long an apply waits for a lease held by someone else before it refuses
+DEFAULT_WAIT = 120.0
+#: the face the lease PAL is created with (a stock face every account has, tavus-api.md §8);
+#: the PAL is never used in a conversation, but POST /v2/pals requires a face
+STOCK_FACE = "r90bbd427f71"
+PROMPT = (
+    "This PAL only holds pal-sync's apply lease for this account (see its context). Do not use "
+    "it in conversations and do not edit or delete it; `pal-sync lease status` shows who holds "
+    "the lease and `pal-sync lease break` frees it."
+)
+#: answers that mean "a test op failed" (the emulator says 422; other servers 409 or 412)
+TEST_FAILED = (400, 409, 412, 422)
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _epoch(text: Any) -> float | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class LeaseState:
+    holder: str | None = None
+    run: str | None = None
+    acquired: float | None = None
+    expires: float | None = None
+    note: str = ""
+    host: str | None = None
+    pid: int | None = None
+
+    def held(self, now: float | None = None) -> bool:
+        """Held by someone and not yet expired."""
+        now = time.time() if now is None else now
+        return self.holder is not None and (self.expires or 0) > now
+
+    def encode(self) -> str:
+        doc = {
+            "pal-sync-lease": 1,
+            "holder": self.holder,
+            "run": self.run,
+            "acquired": _iso(self.acquired),
+            "expires": _iso(self.expires),
+            "note": self.note,
+            "host": self.host,
+            "pid": self.pid,
+        }
+        return json.dumps(doc, ensure_ascii=False, separators=(", ", ": "))
+
+    def describe(self, now: float | None = None) -> str:
+        now = time.time() if now is None else now
+        if self.holder is None:
+            return "free" + (f" ({self.note})" if self.note else "")
+        state = "held" if self.held(now) else "expired"
+        return (
+            f"{state} by {self.holder} since {_iso(self.acquired)}, "
+            f"{'until' if state == 'held' else 'at'} {_iso(self.expires)}"
+        )
+
+
+def parse(context: Any) -> LeaseState:
+    """The lease in a lease PAL's context; an unreadable one counts as free."""
+    try:
+        doc = json.loads(context) if isinstance(context, str) else None
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        return LeaseState(note="unreadable lease record")
+    holder = doc.get("holder")
+    return LeaseState(
+        holder=holder if isinstance(holder, str) and holder else None,
+        run=doc.get("run") if isinstance(doc.get("run"), str) else None,
+        acquired=_epoch(doc.get("acquired")),
+        expires=_epoch(doc.get("expires")),
+        note=str(doc.get("note") or ""),
+        host=doc.get("host") if isinstance(doc.get("host"), str) else None,
+        pid=doc.get("pid") if isinstance(doc.get("pid"), int) else None,
+    )
+
+
+def holder_is_dead(state: LeaseState) -> bool:
+    """A holder on this very machine whose process is gone (kill -9, a crash) need not be
+    waited for until its lease expires."""
+    if state.host != socket.gethostname() or not state.pid or state.pid == os.getpid():
+        return False
+    try:
+        os.kill(state.pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def this_holder() -> str:
+    """Who we are, as others will see it: user@host, pid, and the CI run when there is one."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    who = f"{user}@{socket.gethostname()} pid {os.getpid()}"
+    repo, run = os.environ.get("GITHUB_REPOSITORY"), os.environ.get("GITHUB_RUN_ID")
+    return who + (f" (GitHub Actions {repo} run {run})" if repo and run else "")
+
+
+def lease_pal_body(note: str) -> dict[str, Any]:
+    """What the lease PAL is created with."""
+    return {
+        "pal_name": LEASE_PAL_NAME,
+        "pipeline_mode": "full",
+        "system_prompt": PROMPT,
+        "default_face_id": STOCK_FACE,
+        "context": LeaseState(note=note).encode(),
+    }
+
+
+def canonical(pals: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """Of several lease PALs (two machines created one each at once) the one everybody uses:
+    the oldest, ties broken by id."""
+    leases = [p for p in pals if is_lease_pal(p)]
+    if not leases:
+        return None
+    return min(leases, key=lambda p: (str(p.get("created_at") or ""), str(p.get("pal_id"))))
+
+
+class Lease:
+    """Take with `acquire()`, give back with `release()` (or use as a context manager). While
+    held, a daemon thread renews it; `lost` is set (and `on_lost` called) if someone broke it."""
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        ttl: float = DEFAULT_TTL,
+        wait: float = DEFAULT_WAIT,
+        notice: Callable[[str], None] | None = None,
+        on_lost: Callable[[str], None] | None = None,
+        hint_file: Path | None = None,
+        holder: str | None = None,
+    ):
+        self.client = client
+        self.ttl = ttl
+        self.wait = wait
+        self.notice = notice or (lambda _line: None)
+        self.on_lost = on_lost
+        self.hint_file = hint_file
+        self.holder = holder or this_holder()
+        self.run = secrets.token_hex(8)
+        self.pal_id: str | None = None
+        self.lost = threading.Event()
+        self._context: str | None = None  # the context we last wrote (our test value)
+        self._mutex = threading.Lock()
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ finding the lease PAL
+
+    def _hinted(self) -> dict[str, Any] | None:
+        if self.hint_file is None:
+            return None
+        try:
+            pal_id = self.hint_file.read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+        if not pal_id:
+            return None
+        try:
+            pal = self.client.get_pal(pal_id)
+        except ApiError:
+            return None
+        return pal if pal is not None and is_lease_pal(pal) else None
+
+    def _remember(self, pal_id: str) -> None:
+        if self.hint_file is None:
+            return
+        with contextlib.suppress(OSError):
+            self.hint_file.parent.mkdir(parents=True, exist_ok=True)
+            self.hint_file.write_text(pal_id + "\n", encoding="utf-8")
+
+    def locate(self, *, create: bool = True) -> dict[str, Any] | None:
+        """The account's lease PAL (created when there is none and `create`)."""
+        pal = self._hinted()
+        if pal is not None:
+            return pal
+        found = canonical(self.client.list_pals(with_lease=True))
+        if found is None and create:
+            self.client.create_pal(lease_pal_body("created by " + self.holder))
+            # another machine may have created one at the same moment: everyone takes the oldest
+            found = canonical(self.client.list_pals(with_lease=True))
+        if found is None:
+            return None
+        self._remember(str(found["pal_id"]))
+        return dict(found)
+
+    # ------------------------------------------------------------------ the test probe
+
+    def check_test_honoured(self, pal_id: str) -> None:
+        """Send a patch whose `test` op must fail and whose other op changes nothing; a server
+        that accepts it does not honour `test`, so neither the lease nor the test-guarded
+        updates can be trusted there."""
+        probe = [
+            {"op": "test", "path": "/pal_name", "value": "pal-sync probe " + secrets.token_hex(8)},
+            {"op": "replace", "path": "/pal_name", "value": LEASE_PAL_NAME},
+        ]
+        try:
+            self.client.patch_pal(pal_id, probe)
+        except MakerConflict:
+            raise
+        except ApiError as err:
+            if err.status in TEST_FAILED and not isinstance(err, OutcomeUnknown):
+                return  # refused as it should be
+            raise
+        raise LockError(
+            "this API accepted a JSON Patch whose `test` op fails: it does not honour `test`, so "
+            "the account lease and the guarded updates of pal-sync cannot be trusted here",
+            hint="rerun with --no-lease and make sure only one apply runs against this account at "
+            "a time (in CI: one concurrency group per account)",
+        )
+
+    # ------------------------------------------------------------------ acquire / renew / release
+
+    def _write(self, seen: str, state: LeaseState) -> bool:
+        """Replace the lease record if it is still `seen`; False if someone changed it first."""
+        assert self.pal_id is not None
+        fresh = state.encode()
+        ops = [
+            {"op": "test", "path": "/context", "value": seen},
+            {"op": "replace", "path": "/context", "value": fresh},
+        ]
+        try:
+            self.client.patch_pal(self.pal_id, ops)
+        except MakerConflict:
+            raise LockError(
+                f"the lease PAL {self.pal_id} has unpublished PAL Maker edits; discard them in "
+                "PAL Maker (nobody should edit it)"
+            ) from None
+        except OutcomeUnknown:
+            # the write may have landed: read it back to know
+            pal = self.client.get_pal(self.pal_id)
+            return pal is not None and pal.get("context") == fresh
+        except ApiError as err:
+            if err.status in TEST_FAILED:
+                return False
+            raise
+        return True
+
+    def acquire(self, *, probe: bool = True) -> None:
+        pal = self.locate()
+        assert pal is not None
+        self.pal_id = str(pal["pal_id"])
+        if probe:
+            self.check_test_honoured(self.pal_id)
+        deadline = time.monotonic() + self.wait
+        told = ""
+        while True:
+            seen = pal.get("context") if isinstance(pal.get("context"), str) else ""
+            current = parse(seen)
+            now = time.time()
+            dead = current.held(now) and holder_is_dead(current)
+            if not current.held(now) or current.run == self.run or dead:
+                gone = "a dead process's" if dead else "an expired"
+                note = f"took over {gone} lease of {current.holder}" if current.holder else ""
+                mine = self._state(now, note)
+                if self._write(str(seen), mine):
+                    self._context = mine.encode()
+                    self._start_renewing()
+                    return
+                if time.monotonic() > deadline:
+                    raise LockError(
+                        f"could not take this account's lease (PAL {self.pal_id}): its record "
+                        "changed on every attempt",
+                        hint="look at it with `pal-sync lease status`",
+                    )
+            else:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise LockError(
+                        f"another pal-sync apply holds this account's lease: {current.describe()} "
+                        f"(lease PAL {self.pal_id})",
+                        hint="wait for it to finish and rerun (or --lease-wait SECONDS); if that "
+                        "run is dead, the lease expires by itself, or free it now with "
+                        "`pal-sync lease break`",
+                    )
+                if current.describe() != told:
+                    told = current.describe()
+                    self.notice(
+                        f"waiting for the account lease, {told} (up to {remaining:.0f} s more)"
+                    )
+                time.sleep(min(remaining, 1.0 + random.uniform(0, 1.0)))
+            fresh = self.client.get_pal(self.pal_id)
+            if fresh is None or not is_lease_pal(fresh):  # deleted under us: start again
+                pal = self.locate()
+                assert pal is not None
+                self.pal_id = str(pal["pal_id"])
+            else:
+                pal = fresh
+
+    def _state(self, now: float, note: str = "") -> LeaseState:
+        return LeaseState(
+            self.holder, self.run, now, now + self.ttl, note, socket.gethostname(), os.getpid()
+        )
+
+    def _start_renewing(self) -> None:
+        self._stop.clear()
+        self._renewer = threading.Thread(target=self._renew_loop, name="lease", daemon=True)
+        self._renewer.start()
+
+    def _renew_loop(self) -> None:
+        while not self._stop.wait(self.ttl / 3):
+            try:
+                with self._mutex:
+                    if self._context is None:
+                        return
+                    now = time.time()
+                    state = parse(self._context)
+                    renewed = replace(self._state(now), acquired=state.acquired)
+                    if self._write(self._context, renewed):
+                        self._context = renewed.encode()
+                        continue
+                    self._context = None
+                self._lose("someone else took or broke this run's account lease")
+                return
+            except (ApiError, LockError):
+                continue  # a failed renewal is retried at the next tick; expiry is the limit
+
+    def _lose(self, why: str) -> None:
+        self.lost.set()
+        if self.on_lost is not None:
+            self.on_lost(why)
+
+    def verify(self, pals: Sequence[Mapping[str, Any]]) -> None:
+        """After acquiring, with the account's PALs as listed for the plan: another lease PAL
+        held by someone else means two machines created one each at the same moment and both
+        hold one; ours is given back and this run stops before it changes anything."""
+        others = [
+            p
+            for p in pals
+            if is_lease_pal(p)
+            and p.get("pal_id") != self.pal_id
+            and parse(p.get("context")).held()
+            and parse(p.get("context")).run != self.run
+        ]
+        if others:
+            holder = parse(others[0].get("context")).holder
+            self.release()
+            raise LockError(
+                f"two lease PALs exist in this account and another one is held by {holder}; "
+                "nothing was applied",
+                hint="rerun when that apply has finished (pal-sync then removes the extra one)",
+            )
+        for extra in pals:  # left over from such a race, and free: tidy up
+            if (
+                is_lease_pal(extra)
+                and extra.get("pal_id") != self.pal_id
+                and not parse(extra.get("context")).held()
+            ):
+                with contextlib.suppress(ApiError):
+                    self.client.delete_pal(str(extra["pal_id"]))
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._renewer is not None and self._renewer is not threading.current_thread():
+            self._renewer.join(timeout=5)
+        with self._mutex:
+            seen, self._context = self._context, None
+            if seen is None or self.pal_id is None:
+                return
+            free = LeaseState(note=f"last released by {self.holder} at {_iso(time.time())}")
+            with contextlib.suppress(ApiError, LockError):
+                self._write(seen, free)
+
+    def __enter__(self) -> Lease:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def status(client: Any) -> tuple[dict[str, Any] | None, LeaseState]:
+    """(the lease PAL or None, its state) without creating or changing anything."""
+    pal = canonical(client.list_pals(with_lease=True))
+    if pal is None:
+        return None, LeaseState(note="no apply has taken it in this account yet")
+    return dict(pal), parse(pal.get("context"))
+
+
+def break_lease(client: Any, breaker: str | None = None) -> tuple[str | None, LeaseState]:
+    """Free the lease whoever holds it; returns (lease PAL id, the state it had)."""
+    pal, state = status(client)
+    if pal is None or state.holder is None:
+        return (str(pal["pal_id"]) if pal else None), state
+    lease = Lease(client, holder=breaker)
+    lease.pal_id = str(pal["pal_id"])
+    note = f"broken by {lease.holder} at {_iso(time.time())} (was held by {state.holder})"
+    if not lease._write(str(pal.get("context")), LeaseState(note=note)):
+        raise LockError("the lease changed while it was being broken; look again with status")
+    return lease.pal_id, state
+
+
+__all__ = [
+    "DEFAULT_TTL",
+    "DEFAULT_WAIT",
+    "LEASE_MARKER",
+    "Lease",
+    "LeaseState",
+    "break_lease",
+    "parse",
+    "status",
+]
