@@ -451,6 +451,15 @@ class TavusClient:
                     raise OutcomeUnknown(
                         method, path, None, failure + "; the request may have taken effect"
                     ) from None
+            except httpx.HTTPError as err:  # e.g. a body that cannot be decoded: not retried
+                kind = OutcomeUnknown if create or method == "PATCH" else ApiError
+                raise kind(
+                    method,
+                    path,
+                    None,
+                    f"the answer could not be read ({type(err).__name__})"
+                    + ("; the request may have taken effect" if kind is not ApiError else ""),
+                ) from None
             elapsed = int((time.monotonic() - started) * 1000)
             if response is not None:
                 status = response.status_code

@@ -242,6 +242,18 @@ def test_a_declared_length_over_the_cap_is_refused_before_reading() -> None:
     assert "more than" in str(info.value)
 
 
+def test_an_answer_that_cannot_be_decoded_is_an_api_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+        return httpx.Response(200, headers=headers, content=b"this is not gzip")
+
+    with _fake(handler) as client, pytest.raises(ApiError) as info:
+        client.list_faces()
+    assert "GET /v2/faces" in str(info.value) and "could not be read (DecodingError)" in str(
+        info.value
+    )
+
+
 # --------------------------------------------------------------------- item 10: secrets
 
 

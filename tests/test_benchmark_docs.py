@@ -57,6 +57,8 @@ def test_quick_thresholds_are_the_stated_goals() -> None:
         "plan_1000_wall_s": 0.3,
         "plan_1000_cpu_ms_per_pal": 0.1,
         "apply_200_ratio": 2.0,
+        "ratelimit_ratio": 1.2,
+        "ratelimit_429_share": 0.05,
     }
     assert bench_validate.GOALS == {1: 0.3, 1000: 0.15}
     assert (bench_plan.GOALS["wall_s"], bench_apply.GOAL) == (0.3, 2.0)
