@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("palsync.cli.import_", "Write manifests for existing live PALs and lock them."),
     "emulator": ("palsync.cli.emulator", "Serve a local, faithful Tavus API on loopback."),
     "schema": ("palsync.cli.schema", "Print the manifest JSON Schema (for editors)."),
+    "lease": ("palsync.cli.lease", "Show or break the account lease that keeps applies apart."),
 }
 FORMATS = ("text", "json", "github")
 

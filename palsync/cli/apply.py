@@ -300,7 +300,8 @@ def command(
             if lease is not None:
                 lease.on_lost = lambda why: applier.stop(f"not attempted ({why})")
             outcomes = applier.run()
-    failed = [o for o in outcomes if o.failed]
+    # not attempted (the lease was lost, --on-error abort) is not done: exit 1 as well
+    failed = [o for o in outcomes if o.failed or o.result == "skipped"]
     if fmt == "json":
         doc = {
             "format_version": 1,
@@ -314,5 +315,7 @@ def command(
         rows = [(o.key, o.action, o.pal_id or "-", o.result, o.message) for o in outcomes]
         click.echo(render.outcomes_text(rows), nl=False)
         ok = sum(o.result == "ok" for o in outcomes)
-        click.echo(f"Apply complete: {ok} succeeded, {len(failed)} failed or blocked.")
+        click.echo(
+            f"Apply complete: {ok} succeeded, {len(failed)} failed, blocked or not attempted."
+        )
     return EXIT_ERROR if failed else EXIT_OK
