@@ -138,6 +138,10 @@ def import_one(
     body, variables = manifest_body(pal, key)
     resolved = _unescape(body)
     flat, _ = desired_form(resolved)
+    from palsync import redact
+
+    # their values are secrets of this run: never printed, never written into a manifest
+    redact.register(*(environ[name] for name in variables.values() if name in environ))
     secrets = {
         pointer: secret_fingerprint(lock.salt, pointer, environ[name])
         for pointer, name in variables.items()

@@ -22,12 +22,15 @@ _values: frozenset[str] = frozenset()
 _pattern: re.Pattern[str] | None = None
 #: values already registered (a thousand manifests name the same key: one look each)
 _seen: set[str] = set()
+#: what `textsafe.md_inline` backslash-escapes: every ASCII punctuation character
+_MD_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 
 
 def _forms(value: str) -> set[str]:
     """The ways one secret can appear in text: as is, stripped, escaped as in JSON or in a
-    Python repr (an exception message quoting a header), percent-encoded (URL userinfo), and
-    each line of a multi-line value."""
+    Python repr (an exception message quoting a header), percent-encoded (URL userinfo),
+    escaped for HTML or Markdown (the Markdown plan), and each line of a multi-line value."""
+    import html
     import json
     from urllib.parse import quote
 
@@ -37,6 +40,9 @@ def _forms(value: str) -> set[str]:
     forms.add(repr(value)[1:-1])
     forms.add(value.encode("unicode_escape").decode("ascii"))
     forms.add(quote(value, safe=""))
+    forms.add(html.escape(value))  # the Markdown plan's HTML parts
+    forms.add(html.escape(value, quote=False))
+    forms.add(_MD_PUNCTUATION.sub(r"\\\1", value))  # Markdown inline text (textsafe.md_inline)
     if "\n" in value or "\r" in value:
         forms.update(line.strip() for line in value.splitlines())
     return {f for f in forms if len(f) >= MIN_LENGTH}

@@ -24,7 +24,7 @@ from palsync.fields import (
     is_secret_pointer,
     split_pointer,
 )
-from palsync.manifest import Manifest, dotted, load_paths, references
+from palsync.manifest import _REFERENCE, Manifest, dotted, load_paths, references
 from palsync.textsafe import BIDI_CONTROLS as BIDI
 from palsync.textsafe import suspicious, visible
 
@@ -256,15 +256,27 @@ def secret_values(body: Mapping[str, Any]) -> list[tuple[str, Any]]:
 def _secret_values(body: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """(pointer, value) of every secret field present: the API keys and each LLM header."""
     found: list[tuple[str, Any]] = []
-    for pointer in sorted(SECRET_POINTERS):
-        value = _lookup(body, pointer)
+    for pointer, tokens in _SECRET_TOKENS:
+        value = _walk(body, tokens)
         if value is not _ABSENT:
             found.append((pointer, value))
-    for parent in sorted(SECRET_PARENTS):
-        values = _lookup(body, parent)
+    for parent, tokens in _PARENT_TOKENS:
+        values = _walk(body, tokens)
         if isinstance(values, dict):
             found += [(parent + "/" + escape_pointer_token(k), v) for k, v in values.items()]
     return found
+
+
+_SECRET_TOKENS = [(p, tuple(split_pointer(p))) for p in sorted(SECRET_POINTERS)]
+_PARENT_TOKENS = [(p, tuple(split_pointer(p))) for p in sorted(SECRET_PARENTS)]
+
+
+def _walk(doc: Any, tokens: tuple[str, ...]) -> Any:
+    for token in tokens:
+        if type(doc) is not dict or token not in doc:
+            return _ABSENT
+        doc = doc[token]
+    return doc
 
 
 _ABSENT = object()
@@ -336,27 +348,36 @@ def secret_variables(manifests: Sequence[Manifest]) -> dict[str, tuple[Manifest,
     pointer that use it). DESIGN 14: such a variable is secret wherever it appears."""
     found: dict[str, tuple[Manifest, str]] = {}
     for m in manifests:
-        if not m.has_dollar:
-            continue
-        for pointer, value in _secret_values(m.body):
-            if isinstance(value, str):
-                for ref in references(value, pointer):
-                    if ref.name:
-                        found.setdefault(ref.name, (m, pointer))
+        for pointer, name, _default, secret in _references_of(m):
+            if secret:
+                found.setdefault(name, (m, pointer))
+    return found
+
+
+#: id(manifest) → (manifest, its references): validation and plan's value check share one walk
+_REFERENCES: dict[int, tuple[Manifest, list[tuple[str, str, str | None, bool]]]] = {}
+
+
+def _references_of(m: Manifest) -> list[tuple[str, str, str | None, bool]]:
+    """(pointer, variable, default, in a secret field) of every `${VAR}` of a manifest."""
+    hit = _REFERENCES.get(id(m))
+    if hit is not None and hit[0] is m:
+        return hit[1]
+    found = []
+    if m.has_dollar:
+        found = [
+            (pointer, match.group(1), match.group(2), is_secret_pointer(pointer))
+            for pointer, text in _dollar_strings(m.body, "", [])
+            for match in _REFERENCE.finditer(text)
+            if match.group(1)
+        ]
+    _REFERENCES[id(m)] = (m, found)
     return found
 
 
 def non_secret_references(m: Manifest) -> list[tuple[str, str, str | None]]:
     """(pointer, variable, default) of every `${VAR}` in a field that is not secret."""
-    if not m.has_dollar:
-        return []
-    return [
-        (pointer, ref.name, ref.default)
-        for pointer, text in _dollar_strings(m.body, "", [])
-        if not is_secret_pointer(pointer)
-        for ref in references(text, pointer)
-        if ref.name
-    ]
+    return [(p, name, default) for p, name, default, secret in _references_of(m) if not secret]
 
 
 def _secret_variable_problems(manifests: Sequence[Manifest]) -> list[Problem]:

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from palsync.cli.common import common_options, exclusive, lock_file, open_client
+from palsync.cli.common import (
+    common_options,
+    exclusive,
+    lock_file,
+    open_client,
+    register_directory_secrets,
+)
 from palsync.errors import EXIT_OK, UsageError
 
 
@@ -57,6 +64,7 @@ def _import(
                 f"{visible(repr(pal_id))} is not a PAL id (letters, digits, `_` and `-` only)"
             )
     lock = lockfile.load(path)
+    register_directory_secrets(directory)
     with open_client(emulator=emulator, api_key_file=api_key_file, verbose=verbose) as client:
         listed = client.list_pals()
         # a server value is never trusted as a path, a URL segment or a lock key: a PAL whose
@@ -96,7 +104,9 @@ def _import(
         if pal["pal_id"] in owned:
             click.echo(f"skip {pal['pal_id']}: already managed as {owned[pal['pal_id']]}", err=True)
             continue
-        key = unique_key(pal, taken)
+        # a key (a file name, a lock key) made from a pal_name that holds a known secret
+        # would carry it, slugified beyond what redaction recognises: made from the scrubbed name
+        key = unique_key(_named_safely(pal), taken)
         plans.append((key, pal))
     inside = folder.resolve()
     for key, _pal in plans:
@@ -117,7 +127,7 @@ def _import(
     variables: list[str] = []
     for key, pal in plans:
         result = import_one(pal, key, lock)
-        (folder / f"{key}.yaml").write_text(result.text, encoding="utf-8")
+        (folder / f"{key}.yaml").write_text(_scrubbed(result.text, key, pal), encoding="utf-8")
         lock = lock.with_entry(key, result.entry)
         lockfile.save(lock, path)
         variables += result.variables
@@ -137,3 +147,29 @@ def _import(
             err=True,
         )
     return EXIT_OK
+
+
+def _named_safely(pal: dict[str, Any]) -> dict[str, Any]:
+    from palsync import redact
+
+    name = pal.get("pal_name")
+    if isinstance(name, str) and redact.contains_secret(name):
+        return {**pal, "pal_name": redact.scrub(name)}
+    return pal
+
+
+def _scrubbed(text: str, key: str, pal: dict[str, Any]) -> str:
+    """A manifest is committed to git: a known secret value (the API key, a secret variable's
+    value) that the live PAL holds in a field that is not secret is written as (sensitive),
+    and said so; the next plan then proposes to replace it live."""
+    from palsync import redact
+
+    clean = redact.scrub(text)
+    if clean != text:
+        click.echo(
+            f"warning: {pal.get('pal_id')} holds a known secret value (the Tavus API key or the "
+            f"value of a secret variable) in a field that is not secret; written as "
+            f"{redact.MASK} in {key}.yaml. Remove the secret from that field of the PAL",
+            err=True,
+        )
+    return clean
