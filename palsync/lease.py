@@ -146,6 +146,26 @@ def this_holder() -> str:
     return who + (f" (GitHub Actions {repo} run {run})" if repo and run else "")
 
 
+class _Background:
+    """One call on a thread of its own; `result()` waits for it and re-raises its error."""
+
+    def __init__(self, fn: Callable[..., None], *args: Any):
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, *args), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            fn(*args)
+        except BaseException as err:  # re-raised by result(), in the caller's thread
+            self._error = err
+
+    def result(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
 def lease_pal_body(note: str) -> dict[str, Any]:
     """What the lease PAL is created with."""
     return {
@@ -227,9 +247,10 @@ class Lease:
             return pal
         found = canonical(self.client.list_pals(with_lease=True))
         if found is None and create:
-            self.client.create_pal(lease_pal_body("created by " + self.holder))
-            # another machine may have created one at the same moment: everyone takes the oldest
-            found = canonical(self.client.list_pals(with_lease=True))
+            # another machine may create one at the same moment: the plan's own listing then
+            # sees both, and `verify` stops whichever run finds the other's held
+            body = lease_pal_body("created by " + self.holder)
+            found = {**body, "pal_id": str(self.client.create_pal(body)["pal_id"])}
         if found is None:
             return None
         self._remember(str(found["pal_id"]))
@@ -291,8 +312,17 @@ class Lease:
         pal = self.locate()
         assert pal is not None
         self.pal_id = str(pal["pal_id"])
-        if probe:
-            self.check_test_honoured(self.pal_id)
+        # the probe runs beside the first attempt (one round trip, not two); its verdict is
+        # waited for before the lease is trusted or waited for
+        verdict = _Background(self.check_test_honoured, self.pal_id) if probe else None
+        try:
+            self._acquire(pal, verdict)
+        except BaseException:
+            if verdict is not None:
+                verdict.result()  # a server that ignores `test` is the error worth reporting
+            raise
+
+    def _acquire(self, pal: dict[str, Any], verdict: _Background | None) -> None:
         deadline = time.monotonic() + self.wait
         told = ""
         while True:
@@ -306,6 +336,12 @@ class Lease:
                 mine = self._state(now, note)
                 if self._write(str(seen), mine):
                     self._context = mine.encode()
+                    if verdict is not None:
+                        try:
+                            verdict.result()
+                        except BaseException:
+                            self.release()
+                            raise
                     self._start_renewing()
                     return
                 if time.monotonic() > deadline:
@@ -315,6 +351,8 @@ class Lease:
                         hint="look at it with `pal-sync lease status`",
                     )
             else:
+                if verdict is not None:
+                    verdict.result()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise LockError(
@@ -332,11 +370,10 @@ class Lease:
                 time.sleep(min(remaining, 1.0 + random.uniform(0, 1.0)))
             fresh = self.client.get_pal(self.pal_id)
             if fresh is None or not is_lease_pal(fresh):  # deleted under us: start again
-                pal = self.locate()
-                assert pal is not None
-                self.pal_id = str(pal["pal_id"])
-            else:
-                pal = fresh
+                fresh = self.locate()
+                assert fresh is not None
+                self.pal_id = str(fresh["pal_id"])
+            pal = fresh
 
     def _state(self, now: float, note: str = "") -> LeaseState:
         return LeaseState(
