@@ -40,12 +40,16 @@ def measure(pals: int = 10_000, clients: int = 200, seconds: float = 3.0) -> dic
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(100):
+            for _ in range(600):
                 try:
                     httpx.get(f"{url}/_emulator/requests", headers={"x-api-key": KEY}, timeout=1)
                     break
                 except httpx.TransportError:
+                    if server.poll() is not None:
+                        raise RuntimeError("the emulator exited before serving") from None
                     time.sleep(0.05)
+            else:
+                raise RuntimeError("the emulator did not answer within 30 s")
             done, errors = [0], [0]
             lock = threading.Lock()
             stop = time.monotonic() + seconds
@@ -54,7 +58,10 @@ def measure(pals: int = 10_000, clients: int = 200, seconds: float = 3.0) -> dic
                 with httpx.Client(base_url=url, headers={"x-api-key": KEY}, timeout=60) as c:
                     i = n
                     while time.monotonic() < stop:
-                        ok = c.get(f"/v2/pals/{ids[i % pals]}").status_code == 200
+                        try:
+                            ok = c.get(f"/v2/pals/{ids[i % pals]}").status_code == 200
+                        except httpx.HTTPError:
+                            ok = False  # a refused or dropped connection is an error too
                         with lock:
                             done[0] += 1
                             errors[0] += not ok
