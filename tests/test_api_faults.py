@@ -5,7 +5,10 @@ loopback (its fault kinds: total_count, redirect, body, huge, rate limit) and th
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -414,6 +417,26 @@ def test_the_rate_limit_comes_from_the_fault_spec_too(emulator: Emulator) -> Non
     assert emulator.faults.rate_limit.public() == {"rate": 5.0, "burst": 2, "headers": False}
     with pytest.raises(ValueError):
         emulator.faults.configure({"rate_limit": {"rate": -1}})
+
+
+def test_the_emulator_command_takes_a_rate_limit(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "palsync", "emulator", "--port", "0", "--rate-limit", "1"]
+        + ["--burst", "2"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split(" on ", 1)[1].strip()
+        headers = {"x-api-key": "any-key-1234"}
+        codes = [httpx.get(f"{url}/v2/faces", headers=headers).status_code for _ in range(3)]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)  # closes the pipes
+    assert codes == [200, 200, 429]
 
 
 def test_the_client_paces_itself_under_a_rate_limit(api_key: str) -> None:

@@ -69,9 +69,10 @@ class TokenBucket:
     with `headers`, `RateLimit-Limit/-Remaining/-Reset` on every answer."""
 
     def __init__(self, rate: float, burst: int = 1, headers: bool = False):
-        if not (isinstance(rate, int | float) and math.isfinite(rate) and rate > 0):
+        number = isinstance(rate, int | float) and not isinstance(rate, bool)
+        if not (number and math.isfinite(rate) and rate > 0):
             raise ValueError(f"rate limit: rate must be a positive number, not {rate!r}")
-        if not (isinstance(burst, int) and burst >= 1):
+        if not (isinstance(burst, int) and not isinstance(burst, bool) and burst >= 1):
             raise ValueError(f"rate limit: burst must be a whole number >= 1, not {burst!r}")
         self.rate = float(rate)
         self.burst = burst
