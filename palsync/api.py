@@ -473,13 +473,15 @@ class TavusClient:
                 if 200 <= status < 300 or status in allowed:
                     return response
                 if 300 <= status < 400:
-                    target = shown_url(response.headers.get("Location", ""))
+                    location = response.headers.get("Location")
+                    target = shown_url(location or "")
+                    where = f" to {target}" if target != "(unparseable URL)" else ""
                     raise ApiError(
                         method,
                         path,
                         status,
-                        f"answered {status}, a redirect"
-                        + (f" to {target}" if target != "(unparseable URL)" else "")
+                        f"answered {status}"
+                        + (f", a redirect{where}" if location is not None else "")
                         + ", not an answer of the Tavus API; nothing is assumed done",
                         hint="check TAVUS_API_URL: a proxy or login page seems to answer for it",
                     )

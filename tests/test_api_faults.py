@@ -173,6 +173,25 @@ def test_get_and_list_answers_that_are_not_the_apis_are_errors(
             assert said in str(info.value) and str(info.value).startswith("GET /v2/pals")
 
 
+def test_a_patch_answered_by_html_is_an_error_and_an_empty_200_is_success(
+    emulator: Emulator, api_key: str
+) -> None:
+    ops = [{"op": "replace", "path": "/pal_name", "value": "B"}]
+    with real(emulator, api_key) as client:
+        pal_id = client.create_pal(
+            {"pal_name": "A", "system_prompt": "y", "default_face_id": FACE}
+        )["pal_id"]
+        emulator.faults.add(FaultRule("body", method="PATCH", path="/v2/pals/*", times=1))
+        with pytest.raises(ApiError) as info:
+            client.patch_pal(pal_id, ops)
+        assert f"PATCH /v2/pals/{pal_id}" in str(info.value)
+        assert "answered 200 with text/html, not JSON" in str(info.value)
+        emulator.faults.add(
+            FaultRule("body", method="PATCH", path="/v2/pals/*", times=1, text="", status=204)
+        )
+        assert client.patch_pal(pal_id, ops).changed
+
+
 def test_a_create_answered_by_html_is_outcome_unknown(emulator: Emulator, api_key: str) -> None:
     emulator.faults.add(FaultRule("body", method="POST", path="/v2/pals"))
     with real(emulator, api_key) as client, pytest.raises(OutcomeUnknown) as info:
