@@ -104,7 +104,9 @@ def table(figures: dict[str, Any], quick: bool = False) -> str:
     lines += [
         "",
         f"Machine: {platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
-        f"CPython {platform.python_version()}; written by `{command} --update-docs` on {today}.",
+        f"CPython {platform.python_version()}, load average {os.getloadavg()[0]:.1f} at the end "
+        f"of the run (other jobs share this machine: timings, and the emulator's requests/s most "
+        f"of all, vary with it); written by `{command} --update-docs` on {today}.",
     ]
     return "\n".join(lines) + "\n"
 
