@@ -495,3 +495,25 @@ def test_a_secret_in_an_exception_from_a_subprocess_is_scrubbed(ws: Workspace) -
         assert result.code == 1, result.err
         text = result.out + result.err
         assert "line-one-SECRET" not in text and "line-two-SECRET" not in text, text
+
+
+def test_a_key_from_api_key_file_is_redacted_too(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API key read from --api-key-file (TAVUS_API_KEY unset) is as secret as the variable:
+    pasted literally into a prompt, it is shown (sensitive) in every plan format and file."""
+    monkeypatch.delenv("TAVUS_API_KEY")
+    (ws.root / "key.txt").write_text(ws.api_key + "\n")
+    ws.write("a", pal_body(1, system_prompt=f"Never say {ws.api_key}."))
+    texts = []
+    for args in (
+        ["plan", "--api-key-file", "key.txt", "-v"],
+        ["plan", "--api-key-file", "key.txt", "--format", "json"],
+        ["plan", "--api-key-file", "key.txt", "--format", "markdown", "--out", "plan.json"],
+    ):
+        result = ws.run(*args)
+        assert result.code == 0, result.err
+        texts += [result.out, result.err]
+    texts.append((ws.root / "plan.json").read_text())
+    assert "Never say (sensitive)." in "\n".join(texts)
+    assert_nowhere(texts, ws.api_key)
