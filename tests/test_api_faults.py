@@ -4,6 +4,7 @@ loopback (its fault kinds: total_count, redirect, body, huge, rate limit) and th
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -145,6 +146,17 @@ def test_import_all_without_total_count_imports_every_pal(ws: Workspace) -> None
     result = ws.run("import", "--all")
     assert result.code == 0, result.err
     assert len(list(ws.pals.glob("*.yaml"))) + len(list(ws.pals.glob("*.md"))) == 150
+
+
+def test_adopting_150_pals_without_total_count_creates_none(ws: Workspace) -> None:
+    for i in range(150):
+        ws.emulator.store.create_pal(pal_body(i), legacy=False)
+        ws.write(f"p{i:03d}", pal_body(i))
+    ws.emulator.faults.add(FaultRule("total_count", path="/v2/pals"))
+    result = ws.run("plan", "--format", "json")
+    assert result.code == 0, result.err
+    summary = json.loads(result.out)["summary"]
+    assert summary["create"] == 0 and summary["adopt"] == 150, summary
 
 
 # --------------------------------------------------------------------- item 6: not the API
