@@ -9,6 +9,7 @@ caller gets `OutcomeUnknown` and decides. The API key never appears in a message
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import ipaddress
 import json as jsonlib
 import math
@@ -310,8 +311,13 @@ class TavusClient:
                 f"TAVUS_API_URL ends in /v2; pal-sync adds /v2 itself, so it uses "
                 f"{where}{path} (set TAVUS_API_URL={where}{path} to silence this)"
             )
-        self.base_url = f"{parts.scheme}://{parts.netloc}{path}"
+        self.base_url = f"{parts.scheme}://{parts.netloc}{path}"  # userinfo is refused above
         self.where = where
+        #: which account this is, for binding plan files to it: a one-way, truncated digest of
+        #: the key (it tells two keys apart and reveals nothing of either)
+        self.account = (
+            "key:" + hashlib.sha256(b"pal-sync account v1\0" + api_key.encode()).hexdigest()[:16]
+        )
         self.concurrency = max(1, concurrency)
         self.max_retries = max_retries
         self.backoff_base = backoff_base

@@ -425,11 +425,7 @@ def account_binding(client: Any, emulator: bool) -> dict[str, str]:
             "api_url": "embedded emulator",
             "fingerprint": "emulator:" + hashlib.sha256(where.encode()).hexdigest()[:16],
         }
-    url = client._http.base_url
-    shown = f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "") + url.path
-    key = str(client._http.headers.get("x-api-key", ""))
-    digest = hashlib.sha256(b"pal-sync account v1\0" + key.encode()).hexdigest()[:16]
-    return {"api_url": shown.rstrip("/"), "fingerprint": "key:" + digest}
+    return {"api_url": client.base_url, "fingerprint": client.account}
 
 
 def check_binding(saved: dict[str, Any], binding: dict[str, str], path: str) -> None:
