@@ -427,24 +427,16 @@ class Applier:
         ):
             # the plan did not see it live as a user PAL (gone, a template, a stock or system
             # PAL, or one a manifest still manages): only the lock entry goes, never a DELETE
-            self.writer.set(change.key, None)
-            return Outcome(
-                change.key,
-                "delete",
-                change.pal_id,
-                "ok",
+            message = (
                 "lock entry removed; the PAL was not deleted (not a live user PAL of this "
-                "plan, or managed by another manifest)",
+                "plan, or managed by another manifest)"
             )
-        existed = self.client.delete_pal(change.pal_id)
+        elif self.client.delete_pal(change.pal_id):
+            message = "deleted"
+        else:
+            message = "was already gone; lock entry removed"
         self.writer.set(change.key, None)
-        return Outcome(
-            change.key,
-            "delete",
-            change.pal_id,
-            "ok",
-            "deleted" if existed else "was already gone; lock entry removed",
-        )
+        return Outcome(change.key, "delete", change.pal_id, "ok", message)
 
     def _drop_intent(self, change: Change) -> Outcome:
         """The lock entry of a create that was interrupted and whose manifest is gone, with no

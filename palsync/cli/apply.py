@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 from typing import Any
 
 import click
@@ -15,6 +14,7 @@ from palsync.cli.common import (
     check_binding,
     check_keys,
     common_options,
+    confirm,
     exclusive,
     load_desired,
     load_plan,
@@ -264,15 +264,18 @@ def command(
                     )
             if fmt == "text":
                 click.echo(render.plan_text(plan), nl=False)
-            if plan.has_changes and saved is None and not auto_approve:
-                if not sys.stdin.isatty():
-                    raise UsageError(
-                        "no terminal to confirm on and no --auto-approve; nothing was applied",
-                        hint="review `pal-sync plan`, then rerun with --auto-approve",
-                    )
-                if not click.confirm("Apply these changes?", default=False):
-                    click.echo("Nothing applied.")
-                    return EXIT_OK
+            if (
+                plan.has_changes
+                and saved is None
+                and not auto_approve
+                and not confirm(
+                    "Apply these changes?",
+                    refusal="no terminal to confirm on and no --auto-approve; nothing was applied",
+                    hint="review `pal-sync plan`, then rerun with --auto-approve",
+                )
+            ):
+                click.echo("Nothing applied.")
+                return EXIT_OK
             total = sum(c.is_change or c.action == "blocked" for c in plan.changes)
             done = [0]
 

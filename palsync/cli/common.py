@@ -57,6 +57,15 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def confirm(question: str, *, refusal: str, hint: str) -> bool:
+    """Ask on a terminal; with no terminal, refuse (never a silent yes)."""
+    import sys
+
+    if not sys.stdin.isatty():
+        raise UsageError(refusal, hint=hint)
+    return click.confirm(question, default=False)
+
+
 def lock_file(directory: str, lock_path: str | None, emulator: bool = False) -> Path:
     """--lock, else <dir>/palsync.lock; against the emulator the lock describes the emulated
     account, so it lives beside the emulator's state instead of beside the manifests."""

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from typing import Any
 
 import click
 
-from palsync.cli.common import open_client
-from palsync.errors import EXIT_OK, UsageError
+from palsync.cli.common import confirm, open_client
+from palsync.errors import EXIT_OK
 
 
 def _client_options(fn: Any) -> Any:
@@ -86,15 +85,13 @@ def break_command(emulator: bool, api_key_file: str | None, verbose: bool, yes: 
             click.echo("The account lease is not held; nothing to break.")
             return EXIT_OK
         click.echo(f"The account lease is {state.describe()}.")
-        if not yes:
-            if not sys.stdin.isatty():
-                raise UsageError(
-                    "no terminal to confirm on; nothing was changed",
-                    hint="rerun with --yes once you are sure that run is dead",
-                )
-            if not click.confirm("Break it?", default=False):
-                click.echo("Nothing changed.")
-                return EXIT_OK
+        if not yes and not confirm(
+            "Break it?",
+            refusal="no terminal to confirm on; nothing was changed",
+            hint="rerun with --yes once you are sure that run is dead",
+        ):
+            click.echo("Nothing changed.")
+            return EXIT_OK
         pal_id, _ = break_lease(client)
     click.echo(f"Broke the lease held by {state.holder} (lease PAL {pal_id}).")
     return EXIT_OK
