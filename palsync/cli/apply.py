@@ -25,6 +25,7 @@ from palsync.cli.common import (
 from palsync.errors import EXIT_ERROR, EXIT_OK, StalePlanError, UsageError
 from palsync.lease import DEFAULT_TTL, DEFAULT_WAIT, Lease
 from palsync.plan import Plan, change_to_dict
+from palsync.textsafe import visible
 
 
 def take_lease(client: Any, emulator: bool, wait: float) -> Lease:
@@ -282,11 +283,12 @@ def command(
             def progress(outcome: Outcome) -> None:
                 done[0] += 1
                 if fmt == "text":
-                    click.echo(
+                    line = (
                         f"[{done[0]}/{total}] {outcome.result:<7} {outcome.action} "
-                        f"{outcome.key} {outcome.pal_id or ''} {outcome.message}".rstrip(),
-                        err=True,
+                        f"{outcome.key} {outcome.pal_id or ''} {outcome.message}"
                     )
+                    # messages quote servers and manifests: no hidden or bidi characters raw
+                    click.echo(visible(line.rstrip()), err=True)
 
             by_key = {d.key: d for d in desired}
             applier = Applier(
