@@ -53,20 +53,61 @@ def test_create_requires_face_and_prompt(http: httpx.Client) -> None:
     assert echo.status_code == 200
 
 
-def test_create_rejects_unknown_fields_bad_enums_and_missing_references(http: httpx.Client) -> None:
+def test_create_rejects_bad_types_enums_limits_and_missing_references(http: httpx.Client) -> None:
     base = {"system_prompt": "hi", "default_face_id": FACE}
     cases = [
-        {"sytem_prompt": "typo"},
-        {"layers": {"llm": {"modle": "x"}}},
         {"pipeline_mode": "fast"},
+        {"system_prompt": 3},
+        {"layers": {"llm": {"speculative_inference": "yes"}}},
+        {"layers": {"knowledge_base": {"rag_n_chunks": 2.5}}},
+        {"memories": [{"text": "not a string"}]},
+        {"tool_ids": [""]},
+        {"tool_ids": [f"t{i:012x}" for i in range(51)]},
+        {"guardrail_tags": [f"tag{i}" for i in range(51)]},
         {"default_face_id": "rdoesnotexist"},
         {"objectives_id": "o99999"},
         {"guardrail_ids": ["g000000000000"]},
         {"document_ids": ["d000000000"]},
+        {"uuid": "0b6c2d7e-0000-4000-8000-000000000000"},  # read-only extras are refused
+        {"is_published": True},
     ]
     for extra in cases:
         response = http.post("/v2/pals", json={**base, **extra})
         assert response.status_code == 400, extra
+
+
+def test_unknown_fields_are_kept_by_default_and_refused_when_asked(
+    http: httpx.Client, emulator: Emulator
+) -> None:
+    unknown = {"future_knob": {"a": 1}, "layers": {"llm": {"modle": "x"}, "new_layer": {"k": 1}}}
+    pal_id = create(http, **unknown)
+    pal = get(http, pal_id)
+    assert pal["future_knob"] == {"a": 1}
+    assert pal["layers"]["llm"]["modle"] == "x" and pal["layers"]["new_layer"] == {"k": 1}
+    patched = http.patch(
+        f"/v2/pals/{pal_id}", json=[{"op": "add", "path": "/layers/llm/knob", "value": 3}]
+    )
+    assert patched.status_code == 200 and get(http, pal_id)["layers"]["llm"]["knob"] == 3
+
+    emulator.set_options(unknown_fields="reject")
+    base = {"system_prompt": "hi", "default_face_id": FACE}
+    for extra in (
+        {"sytem_prompt": "typo"},
+        {"layers": {"llm": {"modle": "x"}}},
+        {"layers": {"new_layer": {}}},
+    ):
+        response = http.post("/v2/pals", json={**base, **extra})
+        assert response.status_code == 400, extra
+        assert "Unknown" in response.json()["error"]
+    # open objects stay open: sts, transport, voice_settings
+    open_ok = {
+        "layers": {
+            "sts": {"anything": 1},
+            "transport": {"transport_type": "livekit", "room": "r1"},
+            "tts": {"voice_settings": {"volume": 0.5, "speed": 1}},
+        }
+    }
+    assert http.post("/v2/pals", json={**base, **open_ok}).status_code == 200
 
 
 def test_legacy_persona_create_does_not_require_a_face(http: httpx.Client) -> None:
@@ -133,7 +174,7 @@ def test_patch_semantics(http: httpx.Client) -> None:
     )
     assert changed.status_code == 200 and get(http, pal_id)["pal_name"] == "U"
     missing_parent = http.patch(
-        f"/v2/pals/{pal_id}", json=[{"op": "add", "path": "/layers/llm/model", "value": "m"}]
+        f"/v2/pals/{pal_id}", json=[{"op": "add", "path": "/layers/stt/hotwords", "value": "m"}]
     )
     assert missing_parent.status_code == 422
     not_array = http.patch(f"/v2/pals/{pal_id}", json={"pal_name": "V"})

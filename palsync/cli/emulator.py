@@ -81,6 +81,24 @@ def _fault_spec(path: str) -> dict[str, Any]:
     type=click.Path(exists=True, dir_okay=False),
     help='JSON fault spec: {"rules": [{"kind": "status", "status": 429, ...}]}.',
 )
+@click.option(
+    "--unknown-fields",
+    type=click.Choice(["accept", "reject"]),
+    default="accept",
+    show_default=True,
+    help="Fields the emulator does not know: stored and returned as written (as the real API "
+    "does for PAL Maker's fields), or refused with 400 naming the field.",
+)
+@click.option(
+    "--interruptibility",
+    type=click.Choice(
+        ["pal_interruptibility", "face_interruptibility", "replica_interruptibility"]
+    ),
+    default="pal_interruptibility",
+    show_default=True,
+    help="Spelling of the one interruptibility field in /v2/pals reads (writes accept all three; "
+    "/v2/personas reads show replica_interruptibility).",
+)
 def command(
     host: str,
     port: int,
@@ -90,6 +108,8 @@ def command(
     rate_limit: float | None,
     burst: int,
     faults_file: str | None,
+    unknown_fields: str,
+    interruptibility: str,
 ) -> int:
     """Serve a faithful local Tavus API on loopback (Ctrl-C to stop).
 
@@ -108,7 +128,13 @@ def command(
     key = _read(api_key_file, "--api-key-file").strip() if api_key_file else None
     spec = _fault_spec(faults_file) if faults_file else None
     try:
-        emulator = Emulator(state_file=state, api_key=key, latency=latency)
+        emulator = Emulator(
+            state_file=state,
+            api_key=key,
+            latency=latency,
+            unknown_fields=unknown_fields,
+            interruptibility=interruptibility,
+        )
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise UsageError(
             f"--state {state}: cannot load the emulated account ({type(err).__name__}: {err})",

@@ -6,45 +6,76 @@ The emulator plays the server, so it keeps these rules itself instead of importi
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
-STR, BOOL, NUM, LIST, OBJ, ANY = "string", "boolean", "number", "array", "object", "any"
+STR, BOOL, NUM, INT, LIST, OBJ, ANY = (
+    "string",
+    "boolean",
+    "number",
+    "integer",
+    "array",
+    "object",
+    "any",
+)
 
 LMH = ("low", "medium", "high")
 SENSITIVITY = ("high", "medium", "low", "verylow", "superlow")
 
+#: a list of strings (`STR_LIST`), of non-empty strings (`IDS`); `OPEN`: an object whose known
+#: members are checked and whose other members are always accepted (never "unknown")
+STR_LIST, IDS = "string[]", "id[]"
+
 TOP_LEVEL: dict[str, Any] = {
     "pal_name": STR,
     "system_prompt": STR,
-    "pipeline_mode": ("full", "echo"),
+    "pipeline_mode": ("full", "echo", "speech-to-speech"),
     "context": STR,
     "greeting": STR,
     "default_face_id": STR,
-    "document_ids": LIST,
-    "document_tags": LIST,
+    "document_ids": STR_LIST,
+    "document_tags": STR_LIST,
     "objectives_id": STR,
-    "guardrail_ids": LIST,
-    "guardrail_tags": LIST,
+    "guardrail_ids": STR_LIST,
+    "guardrail_tags": STR_LIST,
     "guardrails_id": STR,
-    "memories": ANY,
+    "tool_ids": IDS,
+    "memories": STR_LIST,
     "is_template": BOOL,
-    "languages": LIST,
-    "disclosure_type": STR,
+    # in no Tavus source (tavus-api.md 11a): accepted, no constraint invented
+    "languages": ANY,
+    # written by PAL Maker, shapes unconfirmed: opaque values
+    "disclosure_type": ANY,
+    "verbal_disclosure": ANY,
+    "visual_disclosure": ANY,
+    "persona_description": ANY,
     "layers": OBJ,
 }
+
+#: Limits of list fields (tavus-api.md 2a, 11a).
+LIST_LIMITS = {"guardrail_ids": 50, "guardrail_tags": 50, "tool_ids": 50}
+
+#: Pipeline modes without an LLM prompt: `system_prompt` and `context` are refused (11a).
+NO_PROMPT_MODES = ("echo", "speech-to-speech")
+
+#: The three spellings of one stored field (11a): Tavus's CLI sends `face_interruptibility`,
+#: PAL docs say `pal_interruptibility`, persona docs `replica_interruptibility`.
+INTERRUPTIBILITY = ("pal_interruptibility", "face_interruptibility", "replica_interruptibility")
+STORED_INTERRUPTIBILITY = "pal_interruptibility"
 
 LAYERS: dict[str, dict[str, Any]] = {
     "perception": {
         "perception_model": ("raven-1", "off", "raven-0", "basic"),
-        "visual_awareness_queries": LIST,
-        "audio_awareness_queries": LIST,
-        "perception_analysis_queries": LIST,
+        "visual_awareness_queries": STR_LIST,
+        "audio_awareness_queries": STR_LIST,
+        "perception_analysis_queries": STR_LIST,
         "visual_tool_prompt": STR,
         "visual_tools": LIST,
         "audio_tool_prompt": STR,
         "audio_tools": LIST,
-        "ambient_awareness_queries": LIST,
+        "ambient_awareness_queries": STR_LIST,
+        "tool_prompt": STR,
         "perception_tool_prompt": STR,
         "perception_tools": LIST,
         "emotion_recognition": STR,
@@ -67,9 +98,12 @@ LAYERS: dict[str, dict[str, Any]] = {
     "conversational_flow": {
         "turn_detection_model": ("sparrow-1", "sparrow-0", "time-based", "timebased"),
         "turn_taking_patience": LMH,
-        "pal_interruptibility": LMH,
+        **dict.fromkeys(INTERRUPTIBILITY, LMH),
         "voice_isolation": STR,
         "idle_engagement": STR,
+        "noise_cancellation": ANY,  # value shape unconfirmed
+        "wake_phrase": STR,
+        "sleep_phrase": STR,
         "turn_commitment": LMH,
         "active_listening": LMH,
     },
@@ -80,27 +114,54 @@ LAYERS: dict[str, dict[str, Any]] = {
         "speculative_inference": BOOL,
         "headers": OBJ,
         "extra_body": OBJ,
+        "default_query": OBJ,
+        "disable_vision": BOOL,
+        "enable_llm_proxy": BOOL,
+        "model_name": STR,
+        "is_custom": BOOL,
+        "endpoint": STR,
         "tools": LIST,
     },
     "tts": {
         "tts_engine": ("cartesia", "elevenlabs", "azure", "playht", "tavus-auto"),
         "api_key": STR,
         "external_voice_id": STR,
-        "voice_id": STR,
+        # (`voice_id` is in no Tavus source: an unknown field, 11a)
         "tts_model_name": STR,
         "tts_emotion_control": (True, False, "true", "false"),
-        "voice_settings": OBJ,
+        "voice_settings": OBJ,  # open: engine-specific keys
         "pronunciation_dictionary_id": STR,
         "playht_user_id": STR,
     },
-    "conferencing": {"username": STR, "allowlist": LIST},
+    "conferencing": {"username": STR, "allowlist": STR_LIST, "whitelabel": BOOL},
     "transport": {"transport_type": ("livekit", "daily")},
+    "capabilities": {
+        "mcp_enabled": BOOL,
+        "search_enabled": BOOL,
+        "activity_log_enabled": BOOL,
+        "search_results_prompt_injection_prevention_enabled": BOOL,
+    },
+    "knowledge_base": {
+        "rag_score_threshold": NUM,
+        "rag_n_chunks": INT,
+        "rag_surrounding_chunk_radius": INT,
+        "enable_rag_observability_app_messages": BOOL,
+        "use_procedure_goalchain": BOOL,
+    },
+    "sts": {},
     "vqa": {"enable_vision": BOOL},
 }
 
+#: Layers whose members beyond the known ones are part of the API (11a: open objects), accepted
+#: even by a server that rejects unknown fields.
+OPEN_LAYERS = frozenset({"sts", "transport"})
+
+#: Server default of the LLM on create (11a), in `full` mode without a custom model.
+DEFAULT_LLM_MODEL = "tavus-gemma-4"
+
 #: Legacy names accepted on write (both surfaces) and returned by the /v2/personas surface.
 LEGACY_TOP = {"persona_name": "pal_name", "default_replica_id": "default_face_id"}
-LEGACY_FLOW = {"replica_interruptibility": "pal_interruptibility"}
+LEGACY_FLOW = {name: STORED_INTERRUPTIBILITY for name in INTERRUPTIBILITY}
 READ_ONLY = (
     "pal_id",
     "persona_id",
@@ -110,6 +171,19 @@ READ_ONLY = (
     "pal_type",
     "persona_type",
 )
+#: Read-only extras the current API returns on reads (11a); refused in writes like the others.
+READ_ONLY_EXTRAS = (
+    "uuid",
+    "owner_id",
+    "session_id",
+    "is_draft",
+    "source_template_id",
+    "registration_id",
+    "pal_settings_id",
+    "is_published",
+)
+ALL_READ_ONLY = frozenset(READ_ONLY + READ_ONLY_EXTRAS)
+UNKNOWN_FIELDS = ("accept", "reject")
 
 SECRET_MASK = "********"
 USERNAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*[a-zA-Z0-9]$")
@@ -140,9 +214,34 @@ def _type_ok(value: Any, rule: Any) -> bool:
         return isinstance(value, bool)
     if rule == NUM:
         return isinstance(value, int | float) and not isinstance(value, bool)
+    if rule == INT:
+        return isinstance(value, int) and not isinstance(value, bool)
     if rule == LIST:
         return isinstance(value, list)
+    if rule == STR_LIST:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if rule == IDS:
+        return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
     return isinstance(value, dict)
+
+
+def _flow(section: dict[str, Any]) -> dict[str, Any]:
+    """One stored interruptibility, whichever spelling was written; two spellings with
+    different values in one document are refused."""
+    spelled = {k: v for k, v in section.items() if k in INTERRUPTIBILITY}
+    if len({json_key(v) for v in spelled.values()}) > 1:
+        raise bad_request(
+            "Conflicting values for "
+            + " and ".join(f"'layers.conversational_flow.{k}'" for k in spelled)
+        )
+    out: dict[str, Any] = {}
+    for key, value in section.items():
+        out[LEGACY_FLOW.get(key, key)] = value
+    return out
+
+
+def json_key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
 
 
 def normalise_legacy(body: dict[str, Any]) -> dict[str, Any]:
@@ -150,44 +249,66 @@ def normalise_legacy(body: dict[str, Any]) -> dict[str, Any]:
     out = {LEGACY_TOP.get(k, k): v for k, v in body.items()}
     layers = out.get("layers")
     if isinstance(layers, dict) and isinstance(layers.get("conversational_flow"), dict):
-        flow = {LEGACY_FLOW.get(k, k): v for k, v in layers["conversational_flow"].items()}
-        out["layers"] = {**layers, "conversational_flow": flow}
+        out["layers"] = {**layers, "conversational_flow": _flow(layers["conversational_flow"])}
     return out
 
 
-def check_fields(doc: dict[str, Any]) -> None:
-    """Unknown fields, wrong types and bad enum values → 400, like the real API."""
+def check_fields(doc: dict[str, Any], unknown_fields: str = "accept") -> None:
+    """Read-only fields, wrong types, bad enum values, broken limits → 400, like the real API.
+    Unknown fields (top level, in a layer, unknown layers) are stored as written unless the
+    server plays `unknown_fields="reject"`."""
+    reject = unknown_fields == "reject"
     for key, value in doc.items():
-        if key in READ_ONLY:
+        if key in ALL_READ_ONLY:
             raise bad_request(f"Field '{key}' is read-only")
         rule = TOP_LEVEL.get(key)
         if rule is None:
-            raise bad_request(f"Unknown field '{key}'")
+            if reject:
+                raise bad_request(f"Unknown field '{key}'")
+            continue
         if not _type_ok(value, rule):
             raise bad_request(f"Invalid value for '{key}'")
+    for key, limit in LIST_LIMITS.items():
+        if len(doc.get(key) or ()) > limit:
+            raise bad_request(f"At most {limit} {key}")
+    mode = doc.get("pipeline_mode", "full")
+    if mode in NO_PROMPT_MODES:
+        for key in ("system_prompt", "context"):
+            if key in doc:
+                raise bad_request(f"'{key}' is not allowed when pipeline_mode is {mode}")
     layers = doc.get("layers", {})
     for name, section in layers.items():
         spec = LAYERS.get(name)
         if spec is None:
-            raise bad_request(f"Unknown layer 'layers.{name}'")
+            if reject:
+                raise bad_request(f"Unknown layer 'layers.{name}'")
+            continue
         if not isinstance(section, dict):
             raise bad_request(f"Invalid value for 'layers.{name}'")
         for key, value in section.items():
             rule = spec.get(key)
             if rule is None:
-                raise bad_request(f"Unknown field 'layers.{name}.{key}'")
+                if reject and name not in OPEN_LAYERS:
+                    raise bad_request(f"Unknown field 'layers.{name}.{key}'")
+                continue
             if not _type_ok(value, rule):
                 raise bad_request(f"Invalid value for 'layers.{name}.{key}'")
-    for key in ("document_ids", "document_tags", "guardrail_ids", "guardrail_tags", "languages"):
-        if key in doc and not all(isinstance(v, str) for v in doc[key]):
-            raise bad_request(f"Invalid value for '{key}'")
-    if len(doc.get("guardrail_ids", [])) > 50:
-        raise bad_request("At most 50 guardrail_ids")
 
 
-def fill_defaults(doc: dict[str, Any]) -> None:
-    """What the server writes on its own, stored (so a later `replace` finds it)."""
+def fill_defaults(doc: dict[str, Any], *, create: bool = False) -> None:
+    """What the server writes on its own, stored (so a later `replace` finds it). On create, a
+    `full` PAL without an LLM model gets the current default model (11a)."""
     doc.setdefault("pipeline_mode", "full")
+    if create and doc["pipeline_mode"] == "full":
+        layers = doc.get("layers")
+        if layers is None:
+            layers = doc["layers"] = {}
+        if isinstance(layers, dict):
+            llm = layers.get("llm")
+            if llm is None:
+                llm = layers["llm"] = {}
+            if isinstance(llm, dict) and not llm.get("model") and not llm.get("base_url"):
+                llm["model"] = DEFAULT_LLM_MODEL
     layers = doc.get("layers")
     if not isinstance(layers, dict):
         return
@@ -195,7 +316,7 @@ def fill_defaults(doc: dict[str, Any]) -> None:
     if isinstance(flow, dict) and flow:
         flow.setdefault("turn_detection_model", "sparrow-1")
         flow.setdefault("turn_taking_patience", "medium")
-        flow.setdefault("pal_interruptibility", "medium")
+        flow.setdefault(STORED_INTERRUPTIBILITY, "medium")
     llm = layers.get("llm")
     if isinstance(llm, dict):
         llm.setdefault("speculative_inference", True)
@@ -235,6 +356,18 @@ def mask_secrets(doc: dict[str, Any]) -> None:
         llm["headers"] = {k: SECRET_MASK for k in llm["headers"]}
 
 
+def spell_interruptibility(doc: dict[str, Any], spelling: str) -> dict[str, Any]:
+    """The stored interruptibility shown under `spelling` (a read)."""
+    layers = doc.get("layers")
+    if spelling == STORED_INTERRUPTIBILITY or not isinstance(layers, dict):
+        return doc
+    flow = layers.get("conversational_flow")
+    if not isinstance(flow, dict) or STORED_INTERRUPTIBILITY not in flow:
+        return doc
+    flow = {(spelling if k == STORED_INTERRUPTIBILITY else k): v for k, v in flow.items()}
+    return {**doc, "layers": {**layers, "conversational_flow": flow}}
+
+
 def to_legacy(doc: dict[str, Any]) -> dict[str, Any]:
     """The /v2/personas surface returns persona-era names."""
     names = {
@@ -244,25 +377,16 @@ def to_legacy(doc: dict[str, Any]) -> dict[str, Any]:
         "pal_type": "persona_type",
     }
     out = {names.get(k, k): v for k, v in doc.items()}
-    layers = out.get("layers")
-    if isinstance(layers, dict) and isinstance(layers.get("conversational_flow"), dict):
-        flow = layers["conversational_flow"]
-        if "pal_interruptibility" in flow:
-            flow = {
-                ("replica_interruptibility" if k == "pal_interruptibility" else k): v
-                for k, v in flow.items()
-            }
-            out["layers"] = {**layers, "conversational_flow": flow}
-    return out
+    return spell_interruptibility(out, "replica_interruptibility")
 
 
 def legacy_path(path: str) -> str:
-    """A JSON Pointer written against persona-era names → the stored document's names."""
+    """A JSON Pointer in any spelling → the stored document's names. Both routes translate
+    (11a: "the public route translates pal/face tokens in patch paths"): persona-era top-level
+    names, and the three spellings of interruptibility."""
     parts = path.split("/")
     if len(parts) > 1:
-        parts[1] = {"persona_name": "pal_name", "default_replica_id": "default_face_id"}.get(
-            parts[1], parts[1]
-        )
+        parts[1] = LEGACY_TOP.get(parts[1], parts[1])
     if len(parts) > 3 and parts[1] == "layers" and parts[2] == "conversational_flow":
         parts[3] = LEGACY_FLOW.get(parts[3], parts[3])
     return "/".join(parts)

@@ -246,11 +246,17 @@ class Emulator:
         rate_limit: float | None = None,
         burst: int = 1,
         rate_limit_headers: bool = False,
+        unknown_fields: str = "accept",
+        interruptibility: str = "pal_interruptibility",
     ):
+        """`unknown_fields`: "accept" (default: stored and returned as written, as PAL Maker's
+        writes show the real API does) or "reject" (400 naming the field). `interruptibility`:
+        the spelling /v2/pals reads show for the one interruptibility field."""
         self.state_file = Path(state_file) if state_file else None
         self.api_key = api_key
         self.page_cap = page_cap
-        self.store = Store(seed=seed)
+        self._options = {"unknown_fields": unknown_fields, "interruptibility": interruptibility}
+        self.store = Store(seed=seed, **self._options)
         self.faults = Faults(latency)
         if rate_limit is not None:  # requests a second (token bucket), 429 when exceeded
             self.faults.set_rate_limit(rate_limit, burst, rate_limit_headers)
@@ -359,7 +365,7 @@ class Emulator:
             return s.patch_pal(pal_id, b, force, legacy(kind))
 
         def delete(_q: Any, _b: Any, kind: str, pal_id: str) -> Response:
-            s.delete_pal(pal_id)
+            s.delete_pal(pal_id, legacy(kind))
             return 204, None
 
         def faces(q: Any, _b: Any) -> Response:
@@ -385,12 +391,13 @@ class Emulator:
                 return 200, {"data": dict(s.objectives[oid])}
 
         def guardrails(q: Any, _b: Any) -> Response:
+            # `legacy=true` (the default) lists the sets, pages from 1 like the other lists;
+            # `legacy=false` lists individual guardrails with a 0-based `page`, as documented:
+            # page 1 is the second page (empty on a small account), never an error (11b)
+            individual = q.get("legacy", ["true"])[0] == "false"
             with s.lock:
-                if q.get("legacy", ["true"])[0] == "false":
-                    items = list(s.guardrails.values())
-                else:
-                    items = list(s.guardrail_sets.values())
-            return 200, _page(items, q, self.page_cap, 1)
+                items = list((s.guardrails if individual else s.guardrail_sets).values())
+            return 200, _page(items, q, self.page_cap, 0 if individual else 1)
 
         def guardrail(_q: Any, _b: Any, gid: str) -> Response:
             with s.lock:
@@ -441,6 +448,7 @@ class Emulator:
                 lambda q, b: (200, {"counts": self.log.counts(), "log": self.log.entries}),
             ),
             ("DELETE", r"/_emulator/requests", self._admin_clear_log),
+            ("POST", r"/_emulator/options", self._admin_options),
             ("POST", r"/_emulator/reset", self._admin_reset),
             ("GET", r"/_emulator/pals", self._admin_pals),
             (
@@ -477,8 +485,43 @@ class Emulator:
         self.store.set_maker_draft(pal_id, True)
         return 204, None
 
+    def _admin_options(self, _q: Any, body: Any) -> Response:
+        """Change how the server behaves at run time: `unknown_fields`, `interruptibility`,
+        `empty_patch_answers` (a JSON object with any of them)."""
+        allowed = {"unknown_fields", "interruptibility", "empty_patch_answers"}
+        if not isinstance(body, dict) or not set(body) <= allowed:
+            raise bad_request(f"options: a JSON object with any of {', '.join(sorted(allowed))}")
+        try:
+            self.set_options(**body)
+        except (TypeError, ValueError) as err:
+            raise bad_request(f"options: {err}") from None
+        return 204, None
+
+    def set_options(
+        self,
+        unknown_fields: str | None = None,
+        interruptibility: str | None = None,
+        empty_patch_answers: bool | None = None,
+    ) -> None:
+        probe = Store(
+            seed=False,
+            unknown_fields=unknown_fields or self.store.unknown_fields,
+            interruptibility=interruptibility or self.store.interruptibility,
+        )  # validates the values
+        if empty_patch_answers is not None and not isinstance(empty_patch_answers, bool):
+            raise ValueError("empty_patch_answers must be true or false")
+        with self.store.lock:
+            self.store.unknown_fields = probe.unknown_fields
+            self.store.interruptibility = probe.interruptibility
+            if empty_patch_answers is not None:
+                self.store.empty_patch_answers = empty_patch_answers
+        self._options = {
+            "unknown_fields": probe.unknown_fields,
+            "interruptibility": probe.interruptibility,
+        }
+
     def _admin_reset(self, _q: Any, _b: Any) -> Response:
-        self.store = Store(seed=True)
+        self.store = Store(seed=True, **self._options)
         self._routes = [(m, re.compile(p), f) for m, p, f in self._route_table()]
         self.faults.clear()
         self.log.clear()

@@ -13,6 +13,7 @@ import os
 import secrets
 import threading
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,10 @@ import jsonpatch
 import jsonpointer
 
 from palsync.emulator.rules import (
+    ALL_READ_ONLY,
+    INTERRUPTIBILITY,
     RESERVED_USERNAME,
+    UNKNOWN_FIELDS,
     USERNAME,
     ApiFailure,
     bad_request,
@@ -30,6 +34,7 @@ from palsync.emulator.rules import (
     legacy_path,
     mask_secrets,
     normalise_legacy,
+    spell_interruptibility,
     to_legacy,
 )
 from palsync.fields import LEASE_PAL_NAME  # the test API leaves pal-sync's lease PAL out
@@ -64,8 +69,46 @@ def new_id(prefix: str, hex_digits: int) -> str:
     return prefix + secrets.token_hex((hex_digits + 1) // 2)[:hex_digits]
 
 
+#: the emulated account's owner (the `owner_id` of its PALs)
+OWNER_ID = 104729
+
+
+def read_only_extras(pal_id: str) -> dict[str, Any]:
+    """The read-only extras of tavus-api.md 11a, as reads return them: stable per PAL, derived
+    from its id (so state files need not keep them)."""
+    digest = hashlib.sha256(pal_id.encode()).hexdigest()
+    return {
+        "uuid": str(uuid.UUID(digest[:32])),
+        "owner_id": OWNER_ID,
+        "session_id": "s" + digest[32:44],
+        "is_draft": False,
+        "source_template_id": None,
+        "registration_id": "reg_" + digest[44:56],
+        "pal_settings_id": "ps" + digest[56:64],
+        "is_published": True,
+    }
+
+
 class Store:
-    def __init__(self, seed: bool = True):
+    def __init__(
+        self,
+        seed: bool = True,
+        *,
+        unknown_fields: str = "accept",
+        interruptibility: str = "pal_interruptibility",
+    ):
+        if unknown_fields not in UNKNOWN_FIELDS:
+            raise ValueError(f"unknown_fields must be one of {', '.join(UNKNOWN_FIELDS)}")
+        if interruptibility not in INTERRUPTIBILITY:
+            raise ValueError(f"interruptibility must be one of {', '.join(INTERRUPTIBILITY)}")
+        #: "accept" stores unknown fields as written (what PAL Maker's writes show the real API
+        #: does); "reject" answers 400 naming the field
+        self.unknown_fields = unknown_fields
+        #: the spelling of the one interruptibility field that /v2/pals reads show
+        #: (/v2/personas always shows `replica_interruptibility`)
+        self.interruptibility = interruptibility
+        #: True plays a server whose PATCH answers 200 with no body (tavus-api.md 11b)
+        self.empty_patch_answers = False
         self.lock = threading.RLock()
         self.pals: dict[str, dict[str, Any]] = {}  # pal_id -> {"doc":..., "meta":...}
         self.user_ids: list[str] = []
@@ -345,14 +388,17 @@ class Store:
             "pal_type": meta["pal_type"],
             "created_at": meta["created_at"],
             "updated_at": meta["updated_at"],
+            **read_only_extras(pal_id),
         }
-        username = doc.get("layers", {}).get("conferencing", {}).get("username")
+        layers = doc.get("layers")
+        conferencing = layers.get("conferencing") if isinstance(layers, dict) else None
+        username = conferencing.get("username") if isinstance(conferencing, dict) else None
         if username:
             out["conferencing_email"] = f"{username}@tavusinvite.com"
-        return to_legacy(out) if legacy else out
+        return to_legacy(out) if legacy else spell_interruptibility(out, self.interruptibility)
 
     def _validate(self, doc: dict[str, Any], pal_id: str | None, require_face: bool) -> None:
-        check_fields(doc)
+        check_fields(doc, self.unknown_fields)
         face = doc.get("default_face_id")
         if require_face and not face:
             raise bad_request("default_face_id is required")
@@ -394,7 +440,7 @@ class Store:
         doc = normalise_legacy(copy.deepcopy(body))
         with self.lock:
             self._validate(doc, None, require_face=not legacy)
-            fill_defaults(doc)
+            fill_defaults(doc, create=True)
             pal_id = new_id("p", 11)
             stamp = now()
             entry = {
@@ -450,7 +496,8 @@ class Store:
         self, pal_id: str, ops: Any, force: bool, legacy: bool
     ) -> tuple[int, dict[str, Any] | None]:
         _check_patch_format(ops)
-        paths = [legacy_path(op["path"]) if legacy else op["path"] for op in ops]
+        # every route translates persona-era names and interruptibility spellings in paths
+        paths = [legacy_path(op["path"]) for op in ops]
         conferencing = [
             p == "/layers/conferencing" or p.startswith("/layers/conferencing/") for p in paths
         ]
@@ -458,8 +505,8 @@ class Store:
             raise bad_request("layers.conferencing changes must be sent in their own request")
         with self.lock:
             entry = self.pals.get(pal_id)
-            if entry is None:
-                raise ApiFailure(404, {"error": "Invalid persona_id"})
+            if entry is None:  # 400, not 404, on both routes (tavus-api.md 11b)
+                raise bad_request("Invalid persona_id")
             if entry["meta"]["pal_type"] != "user":
                 raise bad_request("Cannot modify a system PAL")
             discarded = False
@@ -478,17 +525,10 @@ class Store:
             if not self.honour_test:  # a server that skips `test` ops (pal-sync must notice)
                 fixed = [op for op in fixed if op["op"] != "test"]
             for op in fixed:
-                if legacy and "from" in op:
+                if "from" in op:
                     op["from"] = legacy_path(op["from"])
                 root = op["path"].split("/")[1] if op["path"] else ""
-                if root in (
-                    "pal_id",
-                    "persona_id",
-                    "created_at",
-                    "updated_at",
-                    "pal_type",
-                    "conferencing_email",
-                ):
+                if root in ALL_READ_ONLY:
                     raise bad_request(f"Field '{root}' is read-only")
             result = copy.deepcopy(entry["doc"])
             for index, op in enumerate(fixed):  # atomic: all ops on a copy, or nothing
@@ -516,17 +556,21 @@ class Store:
             entry["doc"] = result
             entry["meta"]["updated_at"] = now()
             self.dirty = True
+            if self.empty_patch_answers and not discarded:
+                return 200, None
             body = self.render(pal_id, legacy)
             if discarded:
                 body["discarded_maker_changes"] = True
             return 200, body
 
-    def delete_pal(self, pal_id: str) -> None:
+    def delete_pal(self, pal_id: str, legacy: bool = False) -> None:
         self.settle()
         with self.lock:
             entry = self.pals.get(pal_id)
-            if entry is None:
-                raise ApiFailure(404, {"error": "Invalid persona_id"})
+            if entry is None:  # the persona route documents 400 (tavus-api.md 1b)
+                if legacy:
+                    raise bad_request("Invalid persona_id")
+                raise ApiFailure(404, {"error": "PAL not found"})
             if entry["meta"]["pal_type"] != "user":
                 raise bad_request("Cannot delete a system PAL")
             del self.pals[pal_id]
@@ -537,8 +581,11 @@ class Store:
     # ----------------------------------------------------------------------- other resources
 
     def list_faces(self, kind: str | None, verbose: bool) -> list[dict[str, Any]]:
+        """The account's own faces; stock (`system`) faces only when asked for by
+        `face_type=system` or with `verbose=true` (tavus-api.md 11b)."""
         with self.lock:
-            faces = [f for f in self.faces.values() if kind is None or f["face_type"] == kind]
+            wanted = {kind} if kind else ({"user", "system"} if verbose else {"user"})
+            faces = [f for f in self.faces.values() if f["face_type"] in wanted]
             if verbose:
                 return [dict(f) for f in faces]
             return [{k: v for k, v in f.items() if k != "face_type"} for f in faces]
