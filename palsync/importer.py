@@ -1,8 +1,12 @@
 """Live PALs → canonical manifests and lock entries (`pal-sync import`).
 
-Server fields are dropped, keys follow the schema's order, multi-line text becomes a YAML block
-scalar, a literal `$` is escaped as `$$`, and secrets become `${PALSYNC_<KEY>_..._API_KEY}`
-references, so that `plan` right after an import shows no changes.
+Lossless (DESIGN 8): every field the API returns that is not read-only is written, known to
+pal-sync or not. Read-only and server fields are dropped, keys follow the schema's order (unknown
+ones after, sorted), multi-line text becomes a YAML block scalar, a literal `$` is escaped as
+`$$`, and secrets become `${PALSYNC_<KEY>_..._API_KEY}` references. The API never shows a secret,
+so the lock records each one as *unverified* (not a fingerprint): the plan right after an import
+shows no changes and does not send them; `apply --resend-secrets` does. With `markdown`, a long
+prompt is written as `pals/<key>.md`: YAML front matter, and the prompt as the Markdown body.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import yaml
 
 from palsync.canonical import desired_form, fingerprint, normalise_live
 from palsync.fields import KEY_PATTERN, SERVER_MANAGED_POINTERS, is_secret_pointer, split_pointer
-from palsync.lock import Lock, LockEntry, secret_fingerprint
+from palsync.lock import UNVERIFIED, Lock, LockEntry
 from palsync.schema import load_schema
 
 HEADER = "# yaml-language-server: $schema=../schemas/pal.schema.json\n"
@@ -30,6 +34,13 @@ class Imported:
     text: str
     entry: LockEntry
     variables: tuple[str, ...]
+    #: the manifest's file name extension: `.yaml`, or `.md` (front matter + prompt)
+    suffix: str = ".yaml"
+
+
+#: with `import --md`, a prompt this long (or of several lines) is written as a `.md` manifest;
+#: a short one-line prompt reads better in the YAML itself
+MARKDOWN_MIN_CHARS = 100
 
 
 def slug(name: str) -> str:
@@ -131,9 +142,40 @@ def to_yaml(body: Mapping[str, Any]) -> str:
     return HEADER + text
 
 
+def to_markdown(body: Mapping[str, Any]) -> str | None:
+    """The `.md` form (front matter, then the prompt as the body), or None when the prompt
+    would not read back exactly (say it ends in a lone carriage return)."""
+    from palsync.yamldoc import FrontMatter, split_front_matter
+
+    prompt = body.get("system_prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        return None
+    front = {k: v for k, v in body.items() if k != "system_prompt"}
+    matter = yaml.dump(front, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+    text = f"---\n{matter}---\n\n{prompt}\n"
+    back = split_front_matter(text)
+    if not isinstance(back, FrontMatter) or back.body != prompt:
+        return None
+    return text
+
+
+def wants_markdown(body: Mapping[str, Any]) -> bool:
+    prompt = body.get("system_prompt")
+    return isinstance(prompt, str) and ("\n" in prompt or len(prompt) >= MARKDOWN_MIN_CHARS)
+
+
 def import_one(
-    pal: Mapping[str, Any], key: str, lock: Lock, env: Mapping[str, str] | None = None
+    pal: Mapping[str, Any],
+    key: str,
+    lock: Lock,
+    env: Mapping[str, str] | None = None,
+    *,
+    markdown: bool = False,
+    pin: bool = False,
 ) -> Imported:
+    """One live PAL as a manifest and its lock entry. `markdown`: a long prompt goes in a `.md`
+    manifest's body. `pin`: the manifest pins the PAL (`x-palsync.pal_id`), for PALs that share
+    their name with another (adoption by name could not tell them apart)."""
     environ = os.environ if env is None else env
     body, variables = manifest_body(pal, key)
     resolved = _unescape(body)
@@ -142,14 +184,23 @@ def import_one(
 
     # their values are secrets of this run: never printed, never written into a manifest
     redact.register(*(environ[name] for name in variables.values() if name in environ))
-    secrets = {
-        pointer: secret_fingerprint(lock.salt, pointer, environ[name])
-        for pointer, name in variables.items()
-        if name in environ
-    }
+    # the API never shows a secret: whatever the environment holds now may differ from the live
+    # value, so none is fingerprinted; the plan leaves them alone until --resend-secrets
+    secrets = dict.fromkeys(variables, UNVERIFIED)
     entry = LockEntry(str(pal["pal_id"]), fingerprint(flat), tuple(sorted(flat)), secrets)
+    if pin:
+        body = {**body, "x-palsync": {"pal_id": str(pal["pal_id"])}}
+    text, suffix = None, ".yaml"
+    if markdown and wants_markdown(body):
+        text = to_markdown(body)
+        suffix = ".md" if text is not None else suffix
     return Imported(
-        key, str(pal["pal_id"]), to_yaml(body), entry, tuple(sorted(variables.values()))
+        key,
+        str(pal["pal_id"]),
+        text if text is not None else to_yaml(body),
+        entry,
+        tuple(sorted(variables.values())),
+        suffix,
     )
 
 

@@ -118,6 +118,18 @@ def new_lock(salt: str | None = None) -> Lock:
 #: A change of these parameters takes a new prefix.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 SECRET_FP_PREFIX = "scrypt:"
+#: the lock's record of a secret `pal-sync import` could not read back (the API shows it masked):
+#: not a fingerprint (every fingerprint starts with a hash name and `:`, this has no `:`), so it
+#: never equals one. The plan does not send such a secret (it may well be right live) and says
+#: how many there are; `apply --resend-secrets` sends them and records real fingerprints.
+UNVERIFIED = "unverified"
+
+
+def is_unverified(recorded: str | None) -> bool:
+    """Whether a lock's secret record is the import's unverified marker (not a fingerprint)."""
+    return recorded == UNVERIFIED
+
+
 #: (salt, pointer, value) → fingerprint, for this process: a thousand PALs that share one key
 #: cost one derivation per run
 _fingerprints: dict[tuple[str, str, str], str] = {}

@@ -87,13 +87,45 @@ dotted = _dotted
 # Loading
 
 
+def is_markdown(path: str) -> bool:
+    """A `.md` manifest (DESIGN 2): YAML front matter, and the Markdown body is `system_prompt`."""
+    return path.lower().endswith(".md")
+
+
+def front_matter_delimiter(line: str) -> bool:
+    return line.rstrip(" \t\r") == "---"
+
+
+def starts_with_front_matter(path: str) -> bool:
+    """Whether a file's first line is `---` (a Markdown file that is meant as a manifest)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError:
+        return False
+    first = head.removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0]
+    return front_matter_delimiter(first.decode("utf-8", "replace"))
+
+
+def is_plain_markdown(path: str, name: str) -> bool:
+    """A Markdown file that is not a manifest and is ignored: its stem cannot be a key (or its
+    extension is not `.md` in lower case) and it has no front matter: `README.md`, `NOTES.MD`.
+    A `.md` whose name could be a manifest's is always loaded (its front matter missing is an
+    error): skipped, a manifest whose front matter was broken would look deleted to --prune."""
+    stem, _, ext = name.rpartition(".")
+    if ext == "md" and KEY_PATTERN.match(stem):
+        return False
+    return not starts_with_front_matter(path)
+
+
 def _collect(paths: Sequence[str]) -> tuple[list[tuple[str, str]], list[Problem]]:
     """(path as shown, file name) of every manifest under `paths` (plain strings: this runs for
     every file of every plan, and pathlib's objects cost more than the YAML of a small file).
 
-    A directory is read non-recursively, `*.yaml` and `*.yml` only. What looks like a manifest
-    but would not be loaded (a dangling symlink, `.YAML`, a manifest in a subdirectory) is an
-    error: skipped without a word, its PAL would look deleted to `--prune`."""
+    A directory is read non-recursively, `*.yaml`, `*.yml` and `*.md` only (a `.md` that is not
+    a manifest, see `is_plain_markdown`, is ignored). What looks like a manifest but would not
+    be loaded (a dangling symlink, `.YAML`, a manifest in a subdirectory) is an error: skipped
+    without a word, its PAL would look deleted to `--prune`."""
     files: list[tuple[str, str]] = []
     problems: list[Problem] = []
     for given in paths:
@@ -106,26 +138,46 @@ def _collect(paths: Sequence[str]) -> tuple[list[tuple[str, str]], list[Problem]
                         continue
                     if e.name.endswith((".yaml", ".yml")) and e.is_file():
                         names.append(e.name)
+                    elif e.name.lower().endswith(".md") and e.is_file():
+                        shown = e.name if base == "." else os.path.join(base, e.name)
+                        if e.name.endswith(".md") and not is_plain_markdown(shown, e.name):
+                            names.append(e.name)
+                        elif not is_plain_markdown(shown, e.name):  # `.MD` with front matter
+                            problems.extend(_skipped(base, e))
                     else:
                         problems.extend(_skipped(base, e))
             names.sort()
             files.extend((n if base == "." else os.path.join(base, n), n) for n in names)
         elif os.path.isfile(base):
-            files.append((base, os.path.basename(base)))
+            name = os.path.basename(base)
+            if is_markdown(name) and is_plain_markdown(base, name):
+                continue  # README.md given by the pre-commit hook: not a manifest
+            files.append((base, name))
         else:
             problems.append(Problem(Location(str(given)), "no such file or directory", code="path"))
     return files, problems
 
 
-def _looks_like_manifest(name: str) -> bool:
-    return name.lower().endswith((".yaml", ".yml")) and not name.startswith(".")
+def _looks_like_manifest(name: str, path: str | None = None) -> bool:
+    if name.startswith("."):
+        return False
+    if name.lower().endswith((".yaml", ".yml")):
+        return True
+    if not is_markdown(name):
+        return False
+    # a Markdown file is a manifest when its name could be one's (a dangling `x.md` symlink),
+    # or when it has front matter (`X.MD`, `sub/x.md`); README.md and notes are not
+    stem, _, ext = name.rpartition(".")
+    if path is None or not os.path.exists(path):
+        return ext == "md" and KEY_PATTERN.match(stem) is not None
+    return starts_with_front_matter(path)
 
 
 def _skipped(base: str, entry: os.DirEntry[str]) -> list[Problem]:
     """Problems for a directory entry that is not loaded but looks like (or holds) a manifest."""
     shown = entry.name if base == "." else os.path.join(base, entry.name)
-    if _looks_like_manifest(entry.name):
-        if entry.name.endswith((".yaml", ".yml")):  # not a regular file
+    if _looks_like_manifest(entry.name, shown):
+        if entry.name.endswith((".yaml", ".yml", ".md")):  # not a regular file
             what = (
                 "a dangling symlink (its target does not exist)"
                 if entry.is_symlink() and not os.path.exists(shown)
@@ -133,7 +185,7 @@ def _skipped(base: str, entry: os.DirEntry[str]) -> list[Problem]:
             )
             fix = "fix or remove it"
         else:
-            what = "not loaded: manifest names end in lower-case .yaml or .yml"
+            what = "not loaded: manifest names end in lower-case .yaml, .yml or .md"
             stem = entry.name.rpartition(".")[0]
             fix = f"rename it to {stem}{entry.name[len(stem) :].lower()}"
         return [
@@ -149,7 +201,11 @@ def _skipped(base: str, entry: os.DirEntry[str]) -> list[Problem]:
     found = []
     for root, dirs, names in os.walk(shown):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [os.path.join(root, n) for n in sorted(names) if _looks_like_manifest(n)]
+        found += [
+            os.path.join(root, n)
+            for n in sorted(names)
+            if _looks_like_manifest(n, os.path.join(root, n))
+        ]
     return [
         Problem(
             Location(path),
@@ -198,7 +254,7 @@ def load_paths(
         except OSError as err:
             problems.append(Problem(Location(shown), f"cannot read: {err.strerror}", code="path"))
             continue
-        digest = hashlib.sha256(data).hexdigest()
+        digest = file_digest(name, data)
         known = cache.get(digest) if cache is not None else None
         if known is not None:
             manifests.append(_manifest(shown, key, known, data, digest, validated=True))
@@ -214,10 +270,12 @@ def load_paths(
 def load_bytes(
     path: str, key: str, data: bytes, digest: str | None = None
 ) -> tuple[Manifest | None, list[Problem]]:
-    from palsync.yamldoc import parse_bytes, remember_positions
+    from palsync.yamldoc import forget_positions, parse_bytes, remember_positions
 
     document, problems, root = parse_bytes(path, data)
-    if problems and root is not None:  # keep the tree only where messages will need it
+    if is_markdown(path):  # front matter and body: positions are found again when needed
+        forget_positions(path)
+    elif problems and root is not None:  # keep the tree only where messages will need it
         remember_positions(path, root)
     if document is None:
         return None, problems
@@ -232,8 +290,16 @@ def load_bytes(
             )
         )
         return None, problems
-    digest = digest or hashlib.sha256(data).hexdigest()
+    digest = digest or file_digest(path, data)
     return _manifest(path, key, document, data, digest), problems
+
+
+def file_digest(name: str, data: bytes) -> str:
+    """SHA-256 of a manifest file's bytes; a `.md` file's is salted with its kind, so that the
+    cache never takes the same bytes read as YAML for the Markdown form (or back)."""
+    if is_markdown(name):
+        return hashlib.sha256(b"palsync-md\0" + data).hexdigest()
+    return hashlib.sha256(data).hexdigest()
 
 
 def _manifest(

@@ -27,7 +27,7 @@ from palsync.canonical import (
 )
 from palsync.diff import FieldChange, field_changes, guard_ops, patch_ops
 from palsync.fields import STOCK_PAL_IDS, is_secret_pointer
-from palsync.lock import Lock, LockEntry, secret_fingerprint
+from palsync.lock import UNVERIFIED, Lock, LockEntry, is_unverified, secret_fingerprint
 
 ACTIONS = ("create", "update", "adopt", "delete", "noop", "blocked")
 SENSITIVE = "(sensitive)"
@@ -102,6 +102,9 @@ class Change:
     pending: Mapping[str, Any] | None = None
     #: a delete that only drops the lock entry: apply sends no DELETE
     entry_only: bool = False
+    #: secret pointers recorded `unverified` by import and not sent by this plan (they stay
+    #: so in the lock; `--resend-secrets` sends them)
+    unverified: tuple[str, ...] = ()
 
     @property
     def is_change(self) -> bool:
@@ -130,6 +133,11 @@ class Plan:
     def blocked(self) -> list[Change]:
         return [c for c in self.changes if c.action == "blocked"]
 
+    @property
+    def unverified_secrets(self) -> int:
+        """Secrets import recorded as unverified that this plan does not send."""
+        return sum(len(c.unverified) for c in self.changes)
+
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON form (`plan --format json` and plan files). No secret values."""
         return {
@@ -139,6 +147,7 @@ class Plan:
             "manifests_hash": self.manifests_hash,
             "lock_hash": self.lock_hash,
             "warnings": list(self.warnings),
+            "unverified_secrets": self.unverified_secrets,
             "changes": [change_to_dict(c) for c in self.changes],
         }
 
@@ -194,6 +203,7 @@ def change_to_dict(c: Change) -> dict[str, Any]:
         **({"replaces": c.replaces} if c.replaces else {}),
         **({"pending_since": c.pending_since} if c.pending_since else {}),
         **({"entry_only": True} if c.entry_only else {}),
+        **({"unverified_secrets": list(c.unverified)} if c.unverified else {}),
         "live_hash": c.live_hash,
         "fingerprint": c.fingerprint,
         "secret_fingerprints": dict(c.secret_fingerprints),
@@ -225,10 +235,12 @@ def build(
     prepared: Mapping[str, Prepared] | None = None,
     manifest_keys: Collection[str] | None = None,
     recreate: Collection[str] = (),
+    resend_secrets: bool = False,
 ) -> Plan:
     """The plan; `prepared` (by key) is the desired side computed ahead, else computed here.
     `manifest_keys`: every manifest of the directory, when `desired` holds only the targeted.
-    `recreate`: keys whose pinned PAL no longer exists and may be created anew (`--recreate`)."""
+    `recreate`: keys whose pinned PAL no longer exists and may be created anew (`--recreate`).
+    `resend_secrets`: send the secrets the lock records as unverified (`--resend-secrets`)."""
     live_by_id = {p["pal_id"]: p for p in live if p.get("pal_id")}
     claimed: dict[str, str] = lock.claimed_ids()
     for d in desired:
@@ -251,10 +263,12 @@ def build(
             continue
         old = moves.get(d.key)
         if old is None:
-            changes.append(_plan_one(d, prep, live_by_id, lock, refs, claimed, recreate))
+            changes.append(
+                _plan_one(d, prep, live_by_id, lock, refs, claimed, recreate, resend_secrets)
+            )
             continue
         view = lock.with_entry(d.key, lock.entries[old])
-        moved = _plan_one(d, prep, live_by_id, view, refs, claimed, recreate)
+        moved = _plan_one(d, prep, live_by_id, view, refs, claimed, recreate, resend_secrets)
         changes.append(
             replace(
                 moved,
@@ -659,6 +673,7 @@ def _plan_one(
     refs: Refs,
     claimed: Mapping[str, str],
     recreate: Collection[str] = (),
+    resend_secrets: bool = False,
 ) -> Change:
     flat, secrets, fp, secret_fps, managed = prep
     how, pal, notes = _identify(d, flat, live_by_id, lock, claimed, recreate)
@@ -707,6 +722,14 @@ def _plan_one(
 
     pal_id = str(pal["pal_id"])
     owned = entry is not None and entry.pal_id == pal_id and entry.pending_create is None
+    unverified: tuple[str, ...] = ()
+    if owned and entry is not None and not resend_secrets:
+        # secrets import could not read back: not sent (nothing says they differ live), and
+        # still recorded as unverified, until `--resend-secrets` sends them
+        unverified = tuple(p for p in sorted(secrets) if is_unverified(entry.secrets.get(p)))
+        if unverified:
+            secret_fps = {**secret_fps, **dict.fromkeys(unverified, UNVERIFIED)}
+            base = {**base, "secret_fingerprints": secret_fps, "unverified": unverified}
     live = normalise_live(pal)
     previous = set(entry.managed) if owned and entry else set()
     removed = sorted(

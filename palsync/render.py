@@ -76,6 +76,20 @@ def summary_line(c: Change) -> str:
     return f"{SYMBOLS[c.action]} {c.action:<7} {c.key}{name}{ident}{direction}{moved}"
 
 
+def unverified_note(plan: Plan) -> str | None:
+    """The plan's word on the secrets import recorded as unverified (None when there are none)."""
+    count = plan.unverified_secrets
+    if not count:
+        return None
+    keys = sorted({c.key for c in plan.changes if c.unverified})
+    shown = ", ".join(keys[:10]) + (f" and {len(keys) - 10} more" if len(keys) > 10 else "")
+    return (
+        f"{count} secret(s) unverified ({shown}): imported, and the API never shows a secret, "
+        "so pal-sync cannot tell whether the live value matches the environment's; they are "
+        "not sent. `pal-sync apply --resend-secrets` sends them once from the environment."
+    )
+
+
 def plan_text(plan: Plan, *, colour: bool = False, show_noop: bool = False) -> str:
     import click
 
@@ -103,6 +117,9 @@ def plan_text(plan: Plan, *, colour: bool = False, show_noop: bool = False) -> s
             lines.extend(visible(line) for line in details)
     for warning in plan.warnings:
         lines.append(visible(f"warning: {warning}"))
+    note = unverified_note(plan)
+    if note:
+        lines.append(visible(note))
     counts = plan.summary()
     parts = [f"{counts[a]} to {a}" for a in ("create", "update", "adopt", "delete") if counts[a]]
     if counts["blocked"]:
@@ -158,6 +175,9 @@ def plan_markdown(plan: Plan) -> str:
         )
     for warning in plan.warnings:
         blocks.append(f"> warning: {md_inline(warning)}\n")
+    note = unverified_note(plan)
+    if note:
+        head += ["", f"> {md_inline(note)}"]
     out = "\n".join(head) + "\n"
     for i, block in enumerate(blocks):
         if len(out) + len(block) > MARKDOWN_LIMIT - 200:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
 from palsync.errors import Location, Problem
 from palsync.fields import escape_pointer_token, join_pointer, split_pointer
-from palsync.manifest import MAX_BYTES, MAX_DEPTH, MAX_NODES, dotted
+from palsync.manifest import MAX_BYTES, MAX_DEPTH, MAX_NODES, dotted, is_markdown
+from palsync.manifest import front_matter_delimiter as _delimiter
 
 _dotted = dotted
 
@@ -56,20 +57,26 @@ _Loader.yaml_implicit_resolvers = {
 
 
 class Positions:
-    """Pointer → (line, col) of a file's nodes, built from its YAML node tree when first asked."""
+    """Pointer → (line, col) of a file's nodes, built from its YAML node tree when first asked.
+    `extra`: pointers written outside the YAML (a `.md` manifest's body: `/system_prompt`)."""
 
-    def __init__(self, path: str, root: yaml.Node | None):
+    def __init__(
+        self, path: str, root: yaml.Node | None, extra: dict[str, tuple[int, int]] | None = None
+    ):
         self.path = path
         self._root = root
+        self._extra = extra or {}
 
     @cached_property
     def _index(self) -> dict[str, tuple[int, int, int, int, str | None]]:
-        index: dict[str, tuple[int, int, int, int, str | None]] = {}
+        index: dict[str, tuple[int, int, int, int, str | None]] = {
+            pointer: (line, col, line, col, None) for pointer, (line, col) in self._extra.items()
+        }
         if self._root is None:
             return index
 
         def visit(node: yaml.Node, pointer: str, key_mark: Any, depth: int) -> None:
-            if depth > 64 or pointer in index:
+            if depth > 64 or (pointer in index and pointer not in self._extra):
                 return
             text = node.value if isinstance(node, yaml.ScalarNode) and not node.style else None
             km = key_mark or node.start_mark
@@ -117,8 +124,17 @@ class Positions:
 _positions_cache: dict[str, Positions] = {}
 
 
-def remember_positions(path: str, root: yaml.Node) -> None:
-    _positions_cache[path] = Positions(path, root)
+def remember_positions(path: str, root: yaml.Node, body_line: int | None = None) -> None:
+    _positions_cache[path] = Positions(path, root, _body_extra(body_line))
+
+
+def forget_positions(path: str) -> None:
+    """Drop what is known of a file's positions (it is read again when a message needs them)."""
+    _positions_cache.pop(path, None)
+
+
+def _body_extra(body_line: int | None) -> dict[str, tuple[int, int]] | None:
+    return {"/system_prompt": (body_line, 1)} if body_line is not None else None
 
 
 def positions_for(path: str) -> Positions:
@@ -126,16 +142,73 @@ def positions_for(path: str) -> Positions:
     cached = _positions_cache.get(path)
     if cached is None:
         root: yaml.Node | None = None
+        body_line: int | None = None
         try:
-            loader = _Loader(Path(path).read_bytes().decode("utf-8"))
+            text = Path(path).read_bytes().decode("utf-8").removeprefix("\ufeff")
+            if is_markdown(path):
+                split = split_front_matter(text)
+                if isinstance(split, FrontMatterError):
+                    text = ""
+                else:
+                    text, body_line = split.yaml_text, split.body_line
+            loader = _Loader(text)
             try:
                 root = loader.get_single_node()
             finally:
                 loader.dispose()
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             root = None
-        cached = _positions_cache[path] = Positions(path, root)
+        cached = _positions_cache[path] = Positions(path, root, _body_extra(body_line))
     return cached
+
+
+# --------------------------------------------------------------------------------------------
+# Markdown manifests (DESIGN 2): YAML front matter between `---` lines, the body is system_prompt
+
+
+class FrontMatter(NamedTuple):
+    #: the front matter with its first line blanked out, so YAML's line numbers are the file's
+    yaml_text: str
+    #: the Markdown body (one blank line after the closing `---` and the final newline are
+    #: layout, not prompt), None when empty
+    body: str | None
+    #: the file's line where the body starts
+    body_line: int
+
+
+class FrontMatterError(NamedTuple):
+    message: str
+    line: int
+
+
+def split_front_matter(text: str) -> FrontMatter | FrontMatterError:
+    """A `.md` manifest's text → its front matter (YAML) and body (the system prompt)."""
+    lines = text.split("\n")
+    if not _delimiter(lines[0]):
+        return FrontMatterError(
+            "no YAML front matter: a .md manifest starts with a `---` line, then the PAL's "
+            "fields, then a closing `---` line and the system prompt in Markdown (a Markdown "
+            "file that is not a PAL needs a name no key has, such as README.md)",
+            1,
+        )
+    end = next((i for i in range(1, len(lines)) if _delimiter(lines[i])), None)
+    if end is None:
+        return FrontMatterError(
+            "the front matter is not closed: add a `---` line after the PAL's fields "
+            "(the Markdown body below it is the system prompt)",
+            len(lines),
+        )
+    yaml_text = "\n" + "\n".join(lines[1:end]) + "\n"
+    rest = lines[end + 1 :]
+    body_line = end + 2
+    if len(rest) > 1 and rest[0].strip(" \t\r") == "":
+        rest, body_line = rest[1:], body_line + 1
+    body = "\n".join(rest)
+    if body.endswith("\n"):
+        body = body[:-1]
+        if body.endswith("\r"):
+            body = body[:-1]
+    return FrontMatter(yaml_text, body if body.strip() else None, body_line)
 
 
 # --------------------------------------------------------------------------------------------
@@ -143,7 +216,9 @@ def positions_for(path: str) -> Positions:
 
 
 def parse_bytes(path: str, data: bytes) -> tuple[Any, list[Problem], yaml.Node | None]:
-    """Bytes → (document, problems, root node). The document is None when unusable."""
+    """Bytes → (document, problems, root node). The document is None when unusable.
+
+    A `.md` file is YAML front matter and a Markdown body (its `system_prompt`)."""
     problems: list[Problem] = []
 
     def fail(message: str, line: int = 1, col: int = 1) -> tuple[Any, list[Problem], None]:
@@ -162,6 +237,12 @@ def parse_bytes(path: str, data: bytes) -> tuple[Any, list[Problem], yaml.Node |
             f"not valid UTF-8 (byte 0x{data[err.start]:02x}); save the file as UTF-8", line, col
         )
     text = text.removeprefix("\ufeff")
+    front: FrontMatter | None = None
+    if is_markdown(path):
+        split = split_front_matter(text)
+        if isinstance(split, FrontMatterError):
+            return fail(split.message, split.line)
+        front, text = split, split.yaml_text
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
@@ -181,6 +262,12 @@ def parse_bytes(path: str, data: bytes) -> tuple[Any, list[Problem], yaml.Node |
     finally:
         loader.dispose()
     if root is None:
+        if front is not None:
+            return fail(
+                "empty front matter: between the `---` lines go the PAL's fields "
+                "(pal_name, default_face_id, ...)",
+                2,
+            )
         return fail("empty manifest: a manifest is one YAML mapping describing one PAL")
     try:
         if "&" in text and _expanded_size(root, {}, 0) > MAX_NODES:  # no anchor, no alias
@@ -192,7 +279,33 @@ def parse_bytes(path: str, data: bytes) -> tuple[Any, list[Problem], yaml.Node |
         # values YAML could not give (a tag, NaN): checking the rest would only report the
         # holes they leave, so, as for a syntax error, these are the file's only messages
         return None, problems, root
+    if front is not None and isinstance(document, dict):
+        document = _with_body(path, document, front, root, problems)
     return document, problems, root
+
+
+def _with_body(
+    path: str,
+    document: dict[str, Any],
+    front: FrontMatter,
+    root: yaml.Node,
+    problems: list[Problem],
+) -> dict[str, Any]:
+    """The front matter's document with the Markdown body as its `system_prompt`."""
+    if "system_prompt" in document:
+        where = Positions(path, root).locate("/system_prompt", at_key=True)
+        problems.append(
+            Problem(
+                where,
+                "system_prompt: set in the front matter of a .md manifest, whose Markdown body "
+                f"(line {front.body_line}) is the system prompt; keep only one of them",
+                pointer="/system_prompt",
+                code="md-system-prompt",
+            )
+        )
+    if front.body is None:
+        return document
+    return {**document, "system_prompt": front.body}
 
 
 def _mark(err: yaml.MarkedYAMLError) -> tuple[int, int]:

@@ -162,6 +162,12 @@ def _stale_reasons(saved: dict[str, Any], plan: Plan) -> list[str]:
     "sure only one apply runs per account, e.g. with a CI concurrency group).",
 )
 @click.option(
+    "--resend-secrets",
+    is_flag=True,
+    help="Send the secrets the lock records as unverified (imported: the API never shows them) "
+    "from the environment, once; their fingerprints are recorded then.",
+)
+@click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 def command(
@@ -180,6 +186,7 @@ def command(
     recreate: tuple[str, ...],
     lease_wait: float,
     no_lease: bool,
+    resend_secrets: bool,
     fmt: str,
 ) -> int:
     """Make the live account match the manifests.
@@ -196,10 +203,10 @@ def command(
     from palsync import render
     from palsync.apply import Applier, LockWriter, Outcome
 
-    if planfile and (targets or prune or recreate):
+    if planfile and (targets or prune or recreate or resend_secrets):
         raise UsageError(
-            "a saved plan carries its own --target, --prune and --recreate; they cannot be "
-            "given again",
+            "a saved plan carries its own --target, --prune, --recreate and --resend-secrets; "
+            "they cannot be given again",
             hint=f"apply {planfile} as it is, or make a new plan with the options you want",
         )
     saved = load_plan(planfile) if planfile else None
@@ -207,6 +214,7 @@ def command(
         directory = saved.get("dir", directory)
         targets = tuple(saved.get("targets", ()))
         prune = bool(saved.get("prune", False))
+        resend_secrets = bool(saved.get("resend_secrets", False))
         # the plan's re-creations of missing pinned PALs (`plan --recreate KEY`)
         recreate = tuple(
             str(c.get("key"))
@@ -254,6 +262,7 @@ def command(
                 prune=prune,
                 lease=lease,
                 recreate=recreate,
+                resend_secrets=resend_secrets,
             )
             live_ids = {str(p["pal_id"]) for p in live if p.get("pal_id")}
             if saved is not None:

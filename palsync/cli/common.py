@@ -293,6 +293,7 @@ def make_plan(
     prune: bool,
     lease: Any = None,
     recreate: tuple[str, ...] = (),
+    resend_secrets: bool = False,
 ) -> tuple[Plan, list[dict[str, Any]]]:
     """The plan, and the live user PALs it was computed from. With the account `lease` held,
     the same listing also checks that nobody else holds a second one (DESIGN 14)."""
@@ -330,6 +331,7 @@ def make_plan(
         prepared=prepared,
         manifest_keys=[m.key for m in manifests],
         recreate=recreate,
+        resend_secrets=resend_secrets,
     )
     check_recreate(recreate, desired, live)
     return plan, live
@@ -381,6 +383,7 @@ def save_plan(
     targets: tuple[str, ...],
     prune: bool,
     binding: dict[str, str],
+    resend_secrets: bool = False,
 ) -> None:
     doc = {
         "format": PLAN_FORMAT,
@@ -389,6 +392,7 @@ def save_plan(
         "dir": directory,
         "targets": list(targets),
         "prune": prune,
+        "resend_secrets": resend_secrets,
         # the lock's salt (not a secret: the lock holds it too), for a first apply with no lock
         "lock_salt": plan.lock_salt,
         **plan.to_dict(),
@@ -489,6 +493,7 @@ _PLAN_FIELDS: dict[str, tuple[type, ...]] = {
     "dir": (str,),
     "targets": (list,),
     "prune": (bool,),
+    "resend_secrets": (bool,),
     "lock_salt": (str, type(None)),
     "manifests_hash": (str,),
     "lock_hash": (str, type(None)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,13 @@ from palsync.errors import EXIT_OK, UsageError
 @click.argument("pal_ids", nargs=-1)
 @click.option("--all", "import_all", is_flag=True, help="Import every live user PAL.")
 @click.option("--force", is_flag=True, help="Overwrite existing manifest files.")
+@click.option(
+    "--md",
+    "markdown",
+    is_flag=True,
+    help="Write PALs with a long prompt (several lines, or 100+ characters) as pals/<key>.md: "
+    "YAML front matter, and the prompt as the Markdown body.",
+)
 def command(
     directory: str,
     lock_path: str | None,
@@ -31,17 +39,21 @@ def command(
     pal_ids: tuple[str, ...],
     import_all: bool,
     force: bool,
+    markdown: bool,
 ) -> int:
     """Write canonical manifests for live PALs (--all, or the PAL_IDs given) and lock them.
 
-    Stock and template PALs are never imported. Secrets become ${PALSYNC_...} references: set
-    those variables before the next plan. Existing manifests are kept unless --force.
+    Every field the API returns is written except read-only ones, known to pal-sync or not.
+    Stock and template PALs are never imported. PALs sharing a name are pinned by id
+    (x-palsync.pal_id). Secrets become ${PALSYNC_...} references: set those variables before the
+    next plan. The API never shows a secret, so the lock records them as unverified: plans do
+    not send them until `apply --resend-secrets`. Existing manifests are kept unless --force.
     """
     if import_all == bool(pal_ids):
         raise UsageError("say what to import: --all, or one or more PAL ids")
     path = lock_file(directory, lock_path, emulator)
     with exclusive(path, directory):
-        return _import(directory, path, emulator, api_key_file, verbose, pal_ids, force)
+        return _import(directory, path, emulator, api_key_file, verbose, pal_ids, force, markdown)
 
 
 def _import(
@@ -52,6 +64,7 @@ def _import(
     verbose: bool,
     pal_ids: tuple[str, ...],
     force: bool,
+    markdown: bool = False,
 ) -> int:
     from palsync import lock as lockfile
     from palsync.fields import is_user_pal
@@ -94,6 +107,12 @@ def _import(
                         f"PAL {pal_id} is a stock or template PAL; pal-sync never manages those"
                     )
                 selected.append(pal)
+        # names shared by live user PALs (Tavus suggests a PAL per conversation): each such
+        # PAL is pinned by id in its manifest, since its name cannot tell it apart
+        names: dict[str, int] = {}
+        for p in live:
+            if isinstance(p.get("pal_name"), str) and p["pal_name"]:
+                names[p["pal_name"]] = names.get(p["pal_name"], 0) + 1
     owned = lock.claimed_ids()
     folder = Path(directory)
     # a key the lock holds belongs to another PAL: the import gets the next free key; a
@@ -109,29 +128,44 @@ def _import(
         key = unique_key(_named_safely(pal), taken)
         plans.append((key, pal))
     inside = folder.resolve()
-    for key, _pal in plans:
-        target = (folder / f"{key}.yaml").resolve()
-        if target.parent != inside:  # e.g. a symlink in --dir pointing elsewhere
-            raise UsageError(
-                f"{folder / (key + '.yaml')} resolves to {target}, outside {folder}; "
-                "nothing was written",
-                hint="remove that symbolic link, or import into another --dir",
-            )
-    existing = [folder / f"{k}.yaml" for k, _ in plans if (folder / f"{k}.yaml").exists()]
+    pinned = {key for key, pal in plans if names.get(str(pal.get("pal_name") or ""), 0) > 1}
+    results = [
+        import_one(pal, key, lock, markdown=markdown, pin=key in pinned) for key, pal in plans
+    ]
+    for result in results:
+        for form in FORMS:
+            target = (folder / f"{result.key}{form}").resolve()
+            if target.parent != inside:  # e.g. a symlink in --dir pointing elsewhere
+                raise UsageError(
+                    f"{folder / (result.key + form)} resolves to {target}, outside {folder}; "
+                    "nothing was written",
+                    hint="remove that symbolic link, or import into another --dir",
+                )
+    # a key's manifest in any form (x.yaml, x.yml, x.md) is the one that would be replaced
+    existing = [
+        folder / f"{r.key}{form}"
+        for r in results
+        for form in FORMS
+        if os.path.lexists(folder / f"{r.key}{form}")
+    ]
     if existing and not force:
-        names = ", ".join(str(p) for p in existing)
+        shown = ", ".join(str(p) for p in existing)
         raise UsageError(
-            f"would overwrite {names}; nothing was written", hint="rerun with --force to overwrite"
+            f"would overwrite {shown}; nothing was written", hint="rerun with --force to overwrite"
         )
     folder.mkdir(parents=True, exist_ok=True)
     variables: list[str] = []
-    for key, pal in plans:
-        result = import_one(pal, key, lock)
-        (folder / f"{key}.yaml").write_text(_scrubbed(result.text, key, pal), encoding="utf-8")
+    for result, (key, pal) in zip(results, plans, strict=True):
+        target = folder / f"{key}{result.suffix}"
+        target.write_text(_scrubbed(result.text, target.name, pal), encoding="utf-8")
+        for form in FORMS:  # --force: the key's manifest in its other form goes
+            if form != result.suffix and os.path.lexists(folder / f"{key}{form}"):
+                (folder / f"{key}{form}").unlink()
         lock = lock.with_entry(key, result.entry)
         lockfile.save(lock, path)
         variables += result.variables
-        click.echo(f"imported {pal['pal_id']} as {folder / (key + '.yaml')}")
+        why = " (pinned by id: another live PAL has its name)" if key in pinned else ""
+        click.echo(f"imported {pal['pal_id']} as {target}{why}")
     click.echo(f"{len(plans)} PAL(s) imported; lock: {path}")
     if hostile:
         shown = ", ".join(visible(repr(pal_id)) for pal_id in hostile)
@@ -142,11 +176,19 @@ def _import(
         )
     if variables:
         click.echo(
-            "Secrets were replaced by references; set these variables before planning: "
-            + ", ".join(sorted(set(variables))),
+            f"{len(variables)} secret(s) were replaced by references, since the API never shows "
+            "them; set these variables before planning: "
+            + ", ".join(sorted(set(variables)))
+            + ". They are recorded as unverified in the lock: plans do not send them; once the "
+            "variables hold the right values, `pal-sync apply --resend-secrets` sends them and "
+            "records their fingerprints.",
             err=True,
         )
     return EXIT_OK
+
+
+#: the file forms of one key's manifest
+FORMS = (".yaml", ".yml", ".md")
 
 
 def _named_safely(pal: dict[str, Any]) -> dict[str, Any]:
@@ -169,7 +211,7 @@ def _scrubbed(text: str, key: str, pal: dict[str, Any]) -> str:
         click.echo(
             f"warning: {pal.get('pal_id')} holds a known secret value (the Tavus API key or the "
             f"value of a secret variable) in a field that is not secret; written as "
-            f"{redact.MASK} in {key}.yaml. Remove the secret from that field of the PAL",
+            f"{redact.MASK} in {key}. Remove the secret from that field of the PAL",
             err=True,
         )
     return clean

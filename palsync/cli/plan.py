@@ -60,6 +60,12 @@ def use_colour() -> bool:
     help="Plan a new PAL for this manifest, whose pinned PAL (x-palsync.pal_id) no longer "
     "exists (repeatable).",
 )
+@click.option(
+    "--resend-secrets",
+    is_flag=True,
+    help="Send the secrets the lock records as unverified (imported: the API never shows them) "
+    "from the environment, once.",
+)
 def command(
     directory: str,
     lock_path: str | None,
@@ -73,6 +79,7 @@ def command(
     detailed_exitcode: bool,
     show_unchanged: bool,
     recreate: tuple[str, ...],
+    resend_secrets: bool,
 ) -> int:
     """Show what `apply` would change in the live account.
 
@@ -91,7 +98,14 @@ def command(
     lock = lockfile.load(lock_file(directory, lock_path, emulator))
     with open_client(emulator=emulator, api_key_file=api_key_file, verbose=verbose) as client:
         plan, _ = make_plan(
-            client, manifests, desired, lock, targets=targets, prune=prune, recreate=recreate
+            client,
+            manifests,
+            desired,
+            lock,
+            targets=targets,
+            prune=prune,
+            recreate=recreate,
+            resend_secrets=resend_secrets,
         )
         binding = account_binding(client, emulator)
     if fmt == "json":
@@ -101,7 +115,7 @@ def command(
     else:
         click.echo(render.plan_text(plan, colour=use_colour(), show_noop=show_unchanged), nl=False)
     if out:
-        save_plan(plan, out, directory, targets, prune, binding)
+        save_plan(plan, out, directory, targets, prune, binding, resend_secrets)
         click.echo(f"Saved the plan to {out}; apply it with: pal-sync apply {out}", err=True)
     if plan.blocked:
         return EXIT_ERROR

@@ -1,0 +1,225 @@
+"""Lossless import (issue 11 item 4, DESIGN 8): every field that is not read-only, same-named
+PALs, secrets recorded as unverified, `apply --resend-secrets`, and `import --md`."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from palsync.lock import UNVERIFIED, is_unverified, secret_fingerprint
+from tests.workflow import FACE, Workspace, pal_body
+
+LLM_KEY = "sk-maker-llm-SECRET-0001"
+TTS_KEY = "tts-maker-SECRET-0002"
+HEADER = "hdr-maker-SECRET-0003"
+
+#: what PAL Maker writes beyond the public docs (tavus-api.md 11a), and one field no version of
+#: pal-sync knows, inside a layer
+MAKER_FIELDS: dict[str, Any] = {
+    "tool_ids": ["t0a1b2c3d4e5", "t0f6e5d4c3b2"],
+    "verbal_disclosure": "I am an AI assistant.",
+    "visual_disclosure": {"position": "bottom-left", "text": "AI"},
+    "persona_description": "Answers questions about orders.",
+}
+MAKER_LAYERS: dict[str, Any] = {
+    "knowledge_base": {"rag_score_threshold": 0.35, "rag_n_chunks": 4},
+    "capabilities": {"mcp_enabled": False, "search_enabled": True},
+}
+READ_ONLY_EXTRAS: dict[str, Any] = {
+    "uuid": "5b0e6c1e-0000-4000-8000-00000000c0de",
+    "owner_id": "owner-42",
+    "is_draft": False,
+    "session_id": "s-1",
+    "source_template_id": "tpl-9",
+    "registration_id": "reg-1",
+    "pal_settings_id": "ps-1",
+    "is_published": True,
+}
+
+
+def maker_pal(ws: Workspace, name: str, prompt: str, **layers: Any) -> str:
+    """A PAL as PAL Maker leaves it: created through the emulator's store, then given the
+    fields PAL Maker writes straight into the account (no public validator sees them), the
+    read-only extras reads return, and secrets (which reads show masked)."""
+    store = ws.emulator.store
+    body = pal_body(0, pal_name=name, system_prompt=prompt)
+    body["layers"] = {
+        "llm": {
+            "model": "tavus-llama",
+            "base_url": "https://llm.example.com/v1",
+            "api_key": LLM_KEY,
+            "headers": {"X-Token": HEADER},
+        },
+        "tts": {"tts_engine": "cartesia", "api_key": TTS_KEY},
+        **layers,
+    }
+    created = store.create_pal(body, False)
+    pal_id = str(created["pal_id"])
+    doc = store.pals[pal_id]["doc"]
+    doc.update(json.loads(json.dumps(MAKER_FIELDS)))
+    doc["layers"].update(json.loads(json.dumps(MAKER_LAYERS)))
+    doc["layers"]["llm"]["future_knob"] = 3  # no version of pal-sync knows it
+    doc.update(READ_ONLY_EXTRAS)
+    return pal_id
+
+
+def variables_told(err: str) -> list[str]:
+    """The variables import told the user to set, as it said them."""
+    match = re.search(r"set these variables before planning: ([A-Z0-9_, ]+)", err)
+    assert match, err
+    return [v.strip() for v in match.group(1).split(",")]
+
+
+def set_told(monkeypatch: pytest.MonkeyPatch, told: list[str]) -> None:
+    """Set the variables as the user would: each to the secret its field held."""
+    for name in told:
+        if name.endswith("_LLM_API_KEY"):
+            monkeypatch.setenv(name, LLM_KEY)
+        elif name.endswith("_TTS_API_KEY"):
+            monkeypatch.setenv(name, TTS_KEY)
+        else:
+            monkeypatch.setenv(name, HEADER)
+
+
+def secret_pal(ws: Workspace, i: int, name: str | None = None) -> str:
+    body = pal_body(i, **({"pal_name": name} if name else {}))
+    body["layers"] = {
+        "llm": {"model": "m", "api_key": LLM_KEY, "headers": {"X-Token": HEADER}},
+        "tts": {"tts_engine": "cartesia", "api_key": TTS_KEY},
+    }
+    return str(ws.emulator.store.create_pal(body, False)["pal_id"])
+
+
+def patches_of(ws: Workspace, pal_id: str) -> list[Any]:
+    return [r for r in ws.emulator.requests() if r[0] == "PATCH" and pal_id in r[1]]
+
+
+def test_imported_secrets_are_unverified_until_resent(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan right after an import is clean and says how many secrets are unverified (text,
+    JSON, Markdown); `apply --resend-secrets` sends them once and records scrypt fingerprints;
+    then the plan is clean with none unverified."""
+    pal_id = secret_pal(ws, 1)
+    result = ws.run("import", "--all")
+    assert result.code == 0, result.err
+    told = variables_told(result.err)
+    assert told == [
+        "PALSYNC_PAL_001_LLM_API_KEY",
+        "PALSYNC_PAL_001_LLM_HEADERS_X_TOKEN",
+        "PALSYNC_PAL_001_TTS_API_KEY",
+    ]
+    monkeypatch.setenv("PALSYNC_PAL_001_LLM_API_KEY", LLM_KEY)
+    monkeypatch.setenv("PALSYNC_PAL_001_LLM_HEADERS_X_TOKEN", HEADER)
+    monkeypatch.setenv("PALSYNC_PAL_001_TTS_API_KEY", TTS_KEY + "-rotated")
+
+    text = ws.run("plan", "--detailed-exitcode")
+    assert text.code == 0, text.out + text.err
+    assert "No changes" in text.out and "3 secret(s) unverified (pal-001)" in text.out
+    assert "--resend-secrets" in text.out
+    doc = json.loads(ws.run("plan", "--format", "json").out)
+    assert doc["unverified_secrets"] == 3 and doc["summary"]["update"] == 0
+    (change,) = doc["changes"]
+    assert change["unverified_secrets"] == [
+        "/layers/llm/api_key",
+        "/layers/llm/headers/X-Token",
+        "/layers/tts/api_key",
+    ]
+    markdown = ws.run("plan", "--format", "markdown").out
+    assert "3 secret\\(s\\) unverified" in markdown and "**No changes.**" in markdown
+
+    # another change to the PAL is applied without its unverified secrets, which stay so
+    path = ws.pals / "pal-001.yaml"
+    path.write_text(path.read_text().replace("You are PAL number 1.", "You are PAL one."))
+    assert ws.run("apply", "--auto-approve").code == 0
+    assert len(patches_of(ws, pal_id)) == 1
+    stored = ws.emulator.store.pals[pal_id]["doc"]
+    assert stored["system_prompt"] == "You are PAL one."
+    assert stored["layers"]["tts"]["api_key"] == TTS_KEY, "an unverified secret is not sent"
+    assert all(v == UNVERIFIED for v in ws.lock()["pals"]["pal-001"]["secrets"].values())
+
+    planned = ws.run("plan", "--resend-secrets", "--detailed-exitcode")
+    assert planned.code == 2 and "layers.llm.api_key: (sensitive)" in planned.out
+    applied = ws.run("apply", "--auto-approve", "--resend-secrets")
+    assert applied.code == 0, applied.out + applied.err
+    assert len(patches_of(ws, pal_id)) == 2, "the secrets are sent once, in one PATCH"
+    stored = ws.emulator.store.pals[pal_id]["doc"]["layers"]
+    assert stored["tts"]["api_key"] == TTS_KEY + "-rotated"
+    secrets = ws.lock()["pals"]["pal-001"]["secrets"]
+    assert all(v.startswith("scrypt:") for v in secrets.values()), secrets
+    after = ws.run("plan", "--detailed-exitcode")
+    assert after.code == 0 and "unverified" not in after.out, after.out
+    assert ws.run("apply", "--auto-approve", "--resend-secrets").code == 0
+    assert len(patches_of(ws, pal_id)) == 2, "nothing unverified is left to resend"
+    for output in (text.out, planned.out, applied.out, applied.err, after.out):
+        assert LLM_KEY not in output and TTS_KEY not in output and HEADER not in output
+
+
+def test_resend_secrets_through_a_plan_file(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    pal_id = secret_pal(ws, 1)
+    told = variables_told(ws.run("import", "--all").err)
+    for name in told:
+        monkeypatch.setenv(name, "v-" + name.lower())
+    assert ws.run("plan", "--resend-secrets", "--out", "plan.json").code == 0
+    saved = json.loads((ws.root / "plan.json").read_text())
+    assert saved["resend_secrets"] is True
+    again = ws.run("apply", "plan.json", "--resend-secrets")
+    assert again.code == 1 and "carries its own" in again.err
+    assert ws.run("apply", "plan.json").code == 0
+    assert len(patches_of(ws, pal_id)) == 1
+    assert all(v.startswith("scrypt:") for v in ws.lock()["pals"]["pal-001"]["secrets"].values())
+
+
+def test_unverified_marker_is_never_a_fingerprint() -> None:
+    for value in ("", "unverified", UNVERIFIED, "x"):
+        fp = secret_fingerprint("salt", "/layers/llm/api_key", value)
+        assert fp.startswith("scrypt:") and not is_unverified(fp)
+    assert is_unverified(UNVERIFIED) and not is_unverified(None)
+    assert not is_unverified("sha256:" + "0" * 64)
+
+
+LONG_PROMPT = "# Role\n\nYou are the support agent of ACME.\n\n- Be brief.\n- Costs are $5.\n"
+
+
+def test_import_md_writes_long_prompts_as_markdown_and_round_trips(ws: Workspace) -> None:
+    store = ws.emulator.store
+    store.create_pal(pal_body(1, system_prompt=LONG_PROMPT), False)
+    store.create_pal(pal_body(2, system_prompt="Short."), False)
+    store.create_pal(pal_body(3, system_prompt="Ends with a carriage return\r"), False)
+    result = ws.run("import", "--all", "--md")
+    assert result.code == 0, result.err
+    names = sorted(p.name for p in ws.pals.iterdir())
+    assert names == ["pal-001.md", "pal-002.yaml", "pal-003.yaml", "palsync.lock"]
+    text = (ws.pals / "pal-001.md").read_text()
+    assert text.startswith("---\n") and "system_prompt" not in text
+    assert text.endswith("\n---\n\n" + LONG_PROMPT.replace("$", "$$") + "\n")
+    assert ws.run("validate").code == 0
+    plan = ws.run("plan", "--detailed-exitcode")
+    assert plan.code == 0, plan.out + plan.err
+
+    # a re-import in the other form replaces the file, never leaves both forms of one key
+    (ws.pals / "palsync.lock").unlink()
+    clash = ws.run("import", "--all")
+    assert clash.code == 1 and "pal-001.md" in clash.err
+    assert ws.run("import", "--all", "--force").code == 0
+    assert sorted(p.name for p in ws.pals.glob("pal-001.*")) == ["pal-001.yaml"]
+    assert ws.run("plan", "--detailed-exitcode").code == 0
+
+
+def test_import_keeps_every_field_the_api_returns(ws: Workspace) -> None:
+    """Fields pal-sync does not know, at the top level and in a layer, are written as they are;
+    read-only and server fields are not."""
+    pal_id = str(ws.emulator.store.create_pal(pal_body(1), False)["pal_id"])
+    doc = ws.emulator.store.pals[pal_id]["doc"]
+    doc["tomorrow_field"] = {"nested": [1, {"b": "$x"}]}
+    doc.setdefault("layers", {})["brand_new_layer"] = {"knob": True}
+    assert ws.run("import", "--all").code == 0
+    written = yaml.safe_load((ws.pals / "pal-001.yaml").read_text())
+    assert written["tomorrow_field"] == {"nested": [1, {"b": "$$x"}]}
+    assert written["layers"]["brand_new_layer"] == {"knob": True}
+    assert "pal_id" not in written and "created_at" not in written
+    assert written["default_face_id"] == FACE
