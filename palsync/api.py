@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from palsync.errors import ApiError, MakerConflict, NotFound, OutcomeUnknown, UsageError
-from palsync.fields import is_lease_pal, is_user_pal
+from palsync.fields import is_lease_pal, is_secret_pointer, is_user_pal
 from palsync.redact import register, scrub
 
 DEFAULT_URL = "https://tavusapi.com"
@@ -43,6 +43,12 @@ DETAIL_LIMIT = 300
 RETRY_STATUS = {429, 502, 503, 504}
 T = TypeVar("T")
 R = TypeVar("R")
+
+#: what the API shows in place of a write-only secret (tool `delivery.api.auth.*`, tavus-api.md
+#: 11b): sent back, the server would store the asterisks as the new secret
+MASKED_SECRET = "********"
+#: the last token of a pointer that names a secret in any object (tool auth, a future layer)
+_SECRETISH = frozenset({"api_key", "token", "password", "secret", "client_secret"})
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -115,6 +121,44 @@ def _unwrap(body: dict[str, Any], method: str, path: str, status: int) -> dict[s
     if isinstance(data, dict):
         return data
     raise ApiError(method, path, status, "answered without the object (`data` is not one object)")
+
+
+def _secretish(pointer: str) -> bool:
+    """A pointer whose value is (or may be) write-only: pal-sync's secret fields, anything under
+    an `auth` object, and members named like a credential."""
+    if is_secret_pointer(pointer):
+        return True
+    tokens = pointer.split("/")[1:]
+    return "auth" in tokens[:-1] or (bool(tokens) and tokens[-1].lower() in _SECRETISH)
+
+
+def masked_secrets(value: Any, pointer: str = "") -> list[str]:
+    """The pointers under `pointer` where `value` holds the server's secret mask at a secret
+    field: sending it would overwrite the real secret with asterisks."""
+    if isinstance(value, dict):
+        return [
+            found
+            for key, child in value.items()
+            for found in masked_secrets(
+                child, f"{pointer}/{str(key).replace('~', '~0').replace('/', '~1')}"
+            )
+        ]
+    if isinstance(value, list):
+        return [f for i, child in enumerate(value) for f in masked_secrets(child, f"{pointer}/{i}")]
+    return [pointer] if value == MASKED_SECRET and _secretish(pointer) else []
+
+
+def _refuse_masked(method: str, path: str, found: list[str]) -> None:
+    if found:
+        raise ApiError(
+            method,
+            path,
+            None,
+            f"not sent: the value of {', '.join(found[:3])} is the server's mask "
+            f"{MASKED_SECRET!r}, not a secret; sending it would replace the real secret",
+            hint="set the secret from the environment (${VAR}), or leave the field out to keep "
+            "the one the account has",
+        )
 
 
 def _detail(response: httpx.Response) -> tuple[str, dict[str, Any] | None]:
@@ -763,6 +807,7 @@ class TavusClient:
         return [p for p in self.list_pals() if p.get("pal_name") == name]
 
     def create_pal(self, body: dict[str, Any]) -> dict[str, Any]:
+        _refuse_masked("POST", "/v2/pals", masked_secrets(body))
         response = self.request("POST", "/v2/pals", json=body, create=True)
         answer = self._object(response, "POST", "/v2/pals", kind=OutcomeUnknown)
         created = _unwrap(answer, "POST", "/v2/pals", response.status_code)
@@ -780,6 +825,16 @@ class TavusClient:
     ) -> PatchResult:
         params = {"force": "true"} if force else None
         path = f"/v2/pals/{pal_id}"
+        _refuse_masked(
+            "PATCH",
+            path,
+            [
+                found
+                for op in ops
+                if isinstance(op, dict) and op.get("op") != "test" and "value" in op
+                for found in masked_secrets(op["value"], str(op.get("path", "")))
+            ],
+        )
         response = self.request("PATCH", path, json=ops, params=params, ok={304})
         if response.status_code == 304:
             return PatchResult(changed=False, status=304)
@@ -816,13 +871,28 @@ class TavusClient:
     # ------------------------------------------------------------------ references
 
     def list_faces(self) -> list[dict[str, Any]]:
-        return self._paged("/v2/faces", {"verbose": "true"}, ("face_id", "replica_id"))
+        """The account's faces and the stock (`system`) ones. The list is documented as the
+        faces "created by the account"; stock faces come with `verbose=true` or only with
+        `face_type=system` (tavus-api.md 11b): when the verbose listing shows no system face,
+        the system ones are asked for too, so no stock face is ever called unknown."""
+        ids = ("face_id", "replica_id")
+        faces = self._paged("/v2/faces", {"verbose": "true"}, ids)
+        if any(f.get("face_type", f.get("replica_type")) == "system" for f in faces):
+            return faces
+        stock = self._paged("/v2/faces", {"face_type": "system", "verbose": "true"}, ids)
+        known = {f.get(n) for f in faces for n in ids if f.get(n)}
+        return faces + [f for f in stock if not any(f.get(n) in known for n in ids)]
 
     def list_objectives(self) -> list[dict[str, Any]]:
         return self._paged("/v2/objectives", {}, ("objectives_id", "uuid"))
 
     def list_guardrails(self) -> list[dict[str, Any]]:
-        """Individual guardrails (`legacy=false`) and legacy sets (`legacy=true`), merged."""
+        """Individual guardrails (`legacy=false`) and legacy sets (`legacy=true`), merged.
+
+        `legacy=false` pages from 0 as documented, though Tavus's CLI asks page 1 (11b): asked
+        page 1 first, a 0-based server answers its second page (empty on a small account), and
+        `_paged` then asks page 0 as well whenever `total_count` is missing or exceeds what was
+        read, so an empty first page is never taken for "no guardrails"."""
         ids = ("uuid", "guardrails_id", "guardrail_id")
         individual, sets = self.map_concurrent(
             lambda legacy: self._paged("/v2/guardrails", {"legacy": legacy}, ids),

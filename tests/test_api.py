@@ -103,7 +103,7 @@ def test_retry_after_is_honoured_then_success() -> None:
         return httpx.Response(200, json={"data": [], "total_count": 0})
 
     with fake(handler) as client:  # backoff alone would wait about a millisecond
-        assert client.list_faces() == []
+        assert client.list_objectives() == []
     assert len(calls) == 2
     assert 0.3 <= calls[1] - calls[0] < 5.0, "the retry waited for Retry-After"
 

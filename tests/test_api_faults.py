@@ -392,8 +392,8 @@ def test_an_unparseable_retry_after_falls_back_to_backoff() -> None:
             return httpx.Response(429, headers={"Retry-After": retry}, json={"message": "slow"})
         return httpx.Response(200, json={"data": [], "total_count": 0})
 
-    with _fake(handler) as client:
-        assert client.list_faces() == []
+    with _fake(handler) as client:  # (one list request; faces would also ask for stock ones)
+        assert client.list_objectives() == []
     assert len(calls) == 3
 
 

@@ -55,7 +55,7 @@ def test_create_requires_face_and_prompt(http: httpx.Client) -> None:
 
 def test_create_rejects_bad_types_enums_limits_and_missing_references(http: httpx.Client) -> None:
     base = {"system_prompt": "hi", "default_face_id": FACE}
-    cases = [
+    cases: list[dict[str, Any]] = [
         {"pipeline_mode": "fast"},
         {"system_prompt": 3},
         {"layers": {"llm": {"speculative_inference": "yes"}}},
@@ -91,11 +91,12 @@ def test_unknown_fields_are_kept_by_default_and_refused_when_asked(
 
     emulator.set_options(unknown_fields="reject")
     base = {"system_prompt": "hi", "default_face_id": FACE}
-    for extra in (
+    unknown_cases: list[dict[str, Any]] = [
         {"sytem_prompt": "typo"},
         {"layers": {"llm": {"modle": "x"}}},
         {"layers": {"new_layer": {}}},
-    ):
+    ]
+    for extra in unknown_cases:
         response = http.post("/v2/pals", json={**base, **extra})
         assert response.status_code == 400, extra
         assert "Unknown" in response.json()["error"]
