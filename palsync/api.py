@@ -537,7 +537,9 @@ class TavusClient:
                     )
                 if status not in RETRY_STATUS:
                     raise self._error(method, path, response)
-                if (create and status != 429) or (method == "PATCH" and status in (502, 504)):
+                if (create or method == "PATCH") and status != 429:
+                    # a gateway may answer 5xx after the write committed: resending it blindly
+                    # would fail on its own test ops (or repeat a non-idempotent op)
                     detail, _ = _detail(response)
                     raise OutcomeUnknown(
                         method, path, status, f"{detail}; the request may have taken effect"
@@ -879,7 +881,12 @@ class TavusClient:
         faces = self._paged("/v2/faces", {"verbose": "true"}, ids)
         if any(f.get("face_type", f.get("replica_type")) == "system" for f in faces):
             return faces
-        stock = self._paged("/v2/faces", {"face_type": "system", "verbose": "true"}, ids)
+        try:
+            stock = self._paged("/v2/faces", {"face_type": "system"}, ids)
+        except ApiError as err:
+            if err.status not in (400, 404, 422):
+                raise
+            stock = []  # a server without the filter: the verbose list was all there is
         known = {f.get(n) for f in faces for n in ids if f.get(n)}
         return faces + [f for f in stock if not any(f.get(n) in known for n in ids)]
 

@@ -388,6 +388,18 @@ def test_client_asks_for_system_faces_when_verbose_does_not_show_them() -> None:
     assert any(p.get("face_type") == "system" for p in asked)
 
 
+def test_client_faces_from_a_server_without_the_face_type_filter() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("face_type"):
+            return httpx.Response(400, json={"error": "Invalid face_type"})
+        page = request.url.params.get("page")
+        data = [{"face_id": "rmine0000000"}] if page == "1" else []
+        return httpx.Response(200, json={"data": data, "total_count": 1})
+
+    with TavusClient("https://api.test", "k", transport=httpx.MockTransport(handler)) as client:
+        assert [f["face_id"] for f in client.list_faces()] == ["rmine0000000"]
+
+
 def test_client_lists_individual_guardrails_from_a_zero_based_server(
     emulator: Emulator, api_key: str
 ) -> None:
