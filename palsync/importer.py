@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +70,18 @@ def unique_key(pal: Mapping[str, Any], taken: set[str]) -> str:
         raise ValueError(f"import made an invalid key {key!r}")
     taken.add(key)
     return key
+
+
+def shared_names(pals: Iterable[Mapping[str, Any]]) -> frozenset[str]:
+    """The `pal_name`s more than one of these live PALs has (Tavus suggests a PAL per
+    conversation): import pins such PALs by id, since adoption by name cannot tell them apart."""
+    seen: set[str] = set()
+    shared: set[str] = set()
+    for pal in pals:
+        name = pal.get("pal_name")
+        if isinstance(name, str) and name:
+            (shared if name in seen else seen).add(name)
+    return frozenset(shared)
 
 
 def _ordered(doc: Mapping[str, Any], order: list[str]) -> dict[str, Any]:

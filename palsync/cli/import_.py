@@ -68,7 +68,7 @@ def _import(
 ) -> int:
     from palsync import lock as lockfile
     from palsync.fields import is_user_pal
-    from palsync.importer import import_one, safe_pal_id, unique_key
+    from palsync.importer import import_one, safe_pal_id, shared_names, unique_key
     from palsync.textsafe import visible
 
     for pal_id in pal_ids:
@@ -107,12 +107,7 @@ def _import(
                         f"PAL {pal_id} is a stock or template PAL; pal-sync never manages those"
                     )
                 selected.append(pal)
-        # names shared by live user PALs (Tavus suggests a PAL per conversation): each such
-        # PAL is pinned by id in its manifest, since its name cannot tell it apart
-        names: dict[str, int] = {}
-        for p in live:
-            if isinstance(p.get("pal_name"), str) and p["pal_name"]:
-                names[p["pal_name"]] = names.get(p["pal_name"], 0) + 1
+        shared = shared_names(live)
     owned = lock.claimed_ids()
     folder = Path(directory)
     # a key the lock holds belongs to another PAL: the import gets the next free key; a
@@ -128,7 +123,7 @@ def _import(
         key = unique_key(_named_safely(pal), taken)
         plans.append((key, pal))
     inside = folder.resolve()
-    pinned = {key for key, pal in plans if names.get(str(pal.get("pal_name") or ""), 0) > 1}
+    pinned = {key for key, pal in plans if pal.get("pal_name") in shared}
     results = [
         import_one(pal, key, lock, markdown=markdown, pin=key in pinned) for key, pal in plans
     ]
