@@ -223,3 +223,40 @@ def test_import_keeps_every_field_the_api_returns(ws: Workspace) -> None:
     assert written["layers"]["brand_new_layer"] == {"knob": True}
     assert "pal_id" not in written and "created_at" not in written
     assert written["default_face_id"] == FACE
+
+
+def test_plan_leaves_unverified_secrets_alone_unless_resent() -> None:
+    """The pure core: a lock entry recording a secret as unverified plans as noop (the marker
+    kept for the lock, the count reported); `resend_secrets` plans that secret as sent."""
+    from palsync import render
+    from palsync.lock import Lock, LockEntry
+    from palsync.plan import Desired, build, prepare
+
+    body = {**pal_body(1), "layers": {"llm": {"model": "m", "api_key": LLM_KEY}}}
+    want = Desired("a", "pals/a.yaml", body)
+    lock = Lock({}, "salt")
+    prep = prepare(want, lock.salt)
+    entry = LockEntry(
+        "p000000000a1", prep.fingerprint, prep.managed, {"/layers/llm/api_key": UNVERIFIED}
+    )
+    lock = lock.with_entry("a", entry)
+    live = [
+        {
+            "pal_id": "p000000000a1",
+            **pal_body(1),
+            "layers": {"llm": {"model": "m", "api_key": "********"}},
+        }
+    ]
+    plan = build([want], live, lock)
+    (change,) = plan.changes
+    assert change.action == "noop" and change.unverified == ("/layers/llm/api_key",)
+    assert dict(change.secret_fingerprints) == {"/layers/llm/api_key": UNVERIFIED}
+    assert plan.unverified_secrets == 1 and plan.to_dict()["unverified_secrets"] == 1
+    assert "1 secret(s) unverified (a)" in render.plan_text(plan)
+    resent = build([want], live, lock, resend_secrets=True)
+    (change,) = resent.changes
+    assert change.action == "update" and not change.unverified
+    assert [(f.path, f.sensitive) for f in change.fields] == [("/layers/llm/api_key", True)]
+    assert change.secret_fingerprints["/layers/llm/api_key"].startswith("scrypt:")
+    assert [op["path"] for op in change.ops if op["op"] != "test"] == ["/layers/llm/api_key"]
+    assert LLM_KEY not in json.dumps(resent.to_dict())
