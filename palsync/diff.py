@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from palsync.canonical import MISSING, lookup
-from palsync.fields import CONFERENCING_PREFIX, is_secret_pointer, join_pointer, split_pointer
+from palsync.fields import (
+    CONFERENCING_PREFIX,
+    SPELLINGS,
+    is_secret_pointer,
+    join_pointer,
+    split_pointer,
+)
 
 
 @dataclass(frozen=True)
@@ -154,16 +160,52 @@ def _holds_secret(pointer: str, value: Any) -> bool:
     return False
 
 
+def respell(seen: Mapping[str, Any], ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ops written against canonical names, addressed to the server at the spelling it showed.
+
+    A field with several spellings (`fields.SPELLINGS`: interruptibility's three) that the
+    live document holds under another one is replaced, removed and tested at that spelling:
+    the path exists in the document as read, which RFC 6902 requires, whether or not the
+    server translates spellings in patch paths. A field absent live is added under the
+    canonical spelling, the one Tavus's own CLI sends (tavus-api.md 11a)."""
+    out = []
+    for op in ops:
+        path = op["path"]
+        for canonical, others in SPELLINGS.items():
+            if path != canonical and not path.startswith(canonical + "/"):
+                continue
+            if lookup(seen, canonical) is MISSING:
+                shown = next((o for o in others if lookup(seen, o) is not MISSING), None)
+                if shown is not None:
+                    op = {**op, "path": shown + path[len(canonical) :]}
+            break
+        out.append(op)
+    return out
+
+
+#: every spelling of every field that has several (canonical ones included)
+_SPELLED = tuple(p for canonical, others in SPELLINGS.items() for p in (canonical, *others))
+
+
+def _holds_spelled(seen: Mapping[str, Any], pointer: str) -> bool:
+    """True when the object at `pointer` holds a field of several spellings."""
+    prefix = pointer + "/"
+    return any(p.startswith(prefix) and lookup(seen, p) is not MISSING for p in _SPELLED)
+
+
 def guard_ops(seen: Mapping[str, Any], ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`ops` preceded by RFC 6902 `test` ops for the values the plan saw (DESIGN 14): an edit
-    made outside pal-sync between plan and apply at a path the patch changes makes the whole
-    patch fail atomically instead of being overwritten.
+    """`ops` (respelled as `respell` does) preceded by RFC 6902 `test` ops for the values the
+    plan saw (DESIGN 14): an edit made outside pal-sync between plan and apply at a path the
+    patch changes makes the whole patch fail atomically instead of being overwritten.
 
     `seen` is the live document exactly as the server returned it (paths as the server spells
     them). A `replace` or `remove` tests its own path; an `add` of an absent member tests its
     parent object (RFC 6902 cannot test absence), except the document root. Values holding a
-    secret are never tested (they are read back masked), nor paths the server shows under
-    another spelling (absent from `seen`)."""
+    secret are never tested (they are read back masked), nor objects holding a field of
+    several spellings (the server may keep it under another spelling than it shows, and a
+    test compares whole objects; the field itself is tested at its own path, which the
+    server translates)."""
+    ops = respell(seen, ops)
     tests: list[dict[str, Any]] = []
     tested: set[str] = set()
     for op in ops:
@@ -174,6 +216,8 @@ def guard_ops(seen: Mapping[str, Any], ops: list[dict[str, Any]]) -> list[dict[s
                 continue
         value = lookup(seen, pointer)
         if value is MISSING or pointer in tested or _holds_secret(pointer, value):
+            continue
+        if type(value) is dict and _holds_spelled(seen, pointer):
             continue
         tested.add(pointer)
         tests.append({"op": "test", "path": pointer, "value": copy.deepcopy(value)})

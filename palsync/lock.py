@@ -2,7 +2,8 @@
 
 JSON with a stable key order (diff-friendly, committed beside the manifests), written atomically
 (temporary file, fsync, rename) so an interrupted apply never leaves half a file. Never holds a
-secret value: secrets are recorded as salted scrypt fingerprints (`secret_fingerprint`).
+secret value: secrets are recorded as salted scrypt fingerprints (`secret_fingerprint`), or as
+`UNVERIFIED` when import could not read them back.
 """
 
 from __future__ import annotations

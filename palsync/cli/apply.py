@@ -21,6 +21,7 @@ from palsync.cli.common import (
     lock_file,
     make_plan,
     open_client,
+    strict_option,
 )
 from palsync.errors import EXIT_ERROR, EXIT_OK, StalePlanError, UsageError
 from palsync.lease import DEFAULT_TTL, DEFAULT_WAIT, Lease
@@ -109,6 +110,7 @@ def _stale_reasons(saved: dict[str, Any], plan: Plan) -> list[str]:
 @click.command("apply")
 @click.argument("planfile", required=False, type=click.Path(dir_okay=False))
 @common_options
+@strict_option
 @click.option(
     "--target",
     "targets",

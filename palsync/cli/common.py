@@ -145,10 +145,34 @@ def open_client(
         yield client
 
 
+#: `ctx.meta` key set by --strict (plan, apply); read by `load_desired`
+STRICT = "palsync.strict"
+
+
+def strict_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`--strict` for the commands that load manifests; `load_desired` reads it from the click
+    context, so the commands need no parameter for it."""
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+        if value:
+            ctx.meta[STRICT] = True
+        return value
+
+    return click.option(
+        "--strict",
+        is_flag=True,
+        expose_value=False,
+        callback=remember,
+        help="Unknown keys and fields in no Tavus source are errors, not warnings (as "
+        "`validate --strict`): nothing is sent.",
+    )(fn)
+
+
 def load_desired(
-    directory: str, targets: tuple[str, ...] = ()
+    directory: str, targets: tuple[str, ...] = (), *, strict: bool | None = None
 ) -> tuple[list[Manifest], list[Desired]]:
-    """Validated, resolved manifests; any error (or an unset variable) stops before the API."""
+    """Validated, resolved manifests; any error (or an unset variable) stops before the API.
+    `strict` (default: whether --strict was given): the open world's warnings are errors."""
     from palsync.cache import ManifestCache
     from palsync.validation import validate_paths
 
@@ -156,7 +180,12 @@ def load_desired(
         raise UsageError(
             f"manifest directory {directory}/ does not exist", hint="create it, or pass --dir"
         )
-    manifests, problems = validate_paths([directory], cache=ManifestCache.for_directory(directory))
+    if strict is None:
+        ctx = click.get_current_context(silent=True)
+        strict = bool(ctx is not None and ctx.meta.get(STRICT))
+    manifests, problems = validate_paths(
+        [directory], cache=ManifestCache.for_directory(directory), strict=strict
+    )
     errors = [p for p in problems if p.is_error]
     errors += register_secrets(manifests)
     desired: list[Desired] = []
