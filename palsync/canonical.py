@@ -1,10 +1,14 @@
 """Canonical forms: desired and live PAL documents as flat `{JSON Pointer: value}` maps.
 
-A manifest declares leaf pointers (scalars; lists and free-form objects are whole values). The
-live document is projected onto the declared pointers plus the ones pal-sync managed before, so
-server-filled siblings never show up as drift, while a field removed from a manifest does.
-Read-only and server-managed fields are dropped, legacy names mapped, ignored pointers skipped, and
-secrets never compared (they are fingerprinted against the lock instead).
+A manifest declares leaf pointers. The top level, `layers`, every layer (known or not) and the
+few objects of `fields.MEMBERWISE` are compared member by member; every other value is a leaf,
+compared and patched whole: scalars, lists, free-form objects (`extra_body`, `default_query`) and
+the object value of any key pal-sync does not know (open world: its members are not PAL fields
+pal-sync could reason about). The live document is projected onto the declared pointers plus the
+ones pal-sync managed before, so server-filled siblings never show up as drift, while a field
+removed from a manifest does. Read-only and server-managed fields are dropped, legacy names and
+other spellings mapped, ignored pointers skipped, and secrets never compared (they are
+fingerprinted against the lock instead).
 
 The applied fingerprint recorded in the lock is `fingerprint(desired)`: after a successful apply,
 the live document projected onto the lock's `managed` pointers has that same fingerprint, which is
@@ -21,15 +25,15 @@ from typing import Any
 from palsync.fields import (
     LEGACY_LAYER,
     LEGACY_TOP_LEVEL,
+    MEMBERWISE,
     READ_ONLY_TOP_LEVEL,
     SERVER_MANAGED_POINTERS,
     escape_pointer_token,
     is_secret_pointer,
+    join_pointer,
     split_pointer,
 )
 
-#: Objects compared as one value (their members are free-form, not PAL fields).
-WHOLE_VALUES = frozenset({"/layers/llm/extra_body", "/memories"})
 USERNAME = "/layers/conferencing/username"
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "<absent>"})()
 
@@ -47,22 +51,37 @@ def _norm(value: Any) -> Any:
     return value
 
 
+def memberwise(pointer: str) -> bool:
+    """True for an object compared member by member (see the module's docstring): the
+    document, `/layers`, every `/layers/<name>` (known or not), `fields.MEMBERWISE`."""
+    if pointer == "" or pointer == "/layers" or pointer in MEMBERWISE:
+        return True
+    return pointer.startswith("/layers/") and pointer.count("/") == 2
+
+
 def normalise_live(pal: Mapping[str, Any]) -> dict[str, Any]:
-    """A live PAL with legacy names mapped and read-only fields dropped."""
+    """A live PAL with legacy names and other spellings mapped to the canonical ones (the
+    current name wins over a legacy one; of interruptibility's three spellings, the first of
+    `fields.LEGACY_LAYER`'s order) and read-only fields dropped."""
     doc: dict[str, Any] = {}
     for key, value in pal.items():
+        if key in LEGACY_TOP_LEVEL and LEGACY_TOP_LEVEL[key] in pal:
+            continue  # both names: the current one wins
         key = LEGACY_TOP_LEVEL.get(key, key)
-        if key in READ_ONLY_TOP_LEVEL or key in doc:
+        if key in READ_ONLY_TOP_LEVEL:
             continue
         doc[key] = value
     layers = doc.get("layers")
     if isinstance(layers, dict):
         for (layer, old), new in LEGACY_LAYER.items():
             section = layers.get(layer)
-            if isinstance(section, dict) and old in section and new not in section:
+            if isinstance(section, dict) and old in section:
+                keep = new not in section
                 layers = {
                     **layers,
-                    layer: {(new if k == old else k): v for k, v in section.items()},
+                    layer: {
+                        (new if k == old else k): v for k, v in section.items() if k != old or keep
+                    },
                 }
         doc["layers"] = layers
     return doc
@@ -78,7 +97,7 @@ def flatten(doc: Mapping[str, Any]) -> Flat:
             pointer = (
                 prefix + "/" + (escape_pointer_token(key) if "/" in key or "~" in key else key)
             )
-            if type(value) is dict and pointer not in WHOLE_VALUES:
+            if type(value) is dict and memberwise(pointer):
                 walk(value, pointer)
             else:
                 out[pointer] = value
@@ -88,8 +107,9 @@ def flatten(doc: Mapping[str, Any]) -> Flat:
 
 
 def leaves(doc: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
-    """(pointer, value) for every declared leaf; empty objects declare nothing."""
-    if isinstance(doc, dict) and prefix not in WHOLE_VALUES:
+    """(pointer, value) for every declared leaf of a manifest (`x-palsync`'s settings too);
+    empty objects declare nothing."""
+    if isinstance(doc, dict) and (memberwise(prefix) or prefix == "/x-palsync"):
         for key, value in doc.items():
             yield from leaves(value, prefix + "/" + escape_pointer_token(str(key)))
     elif prefix:
@@ -168,13 +188,14 @@ def _tokens(pointer: str) -> tuple[str, ...] | None:
     try:
         return _TOKENS[pointer]
     except KeyError:
+        tokens = tuple(split_pointer(pointer))
         compared = (
             pointer not in SERVER_MANAGED_POINTERS
             and not is_secret_pointer(pointer)
-            and not any(pointer.startswith(whole + "/") for whole in WHOLE_VALUES)
+            and all(memberwise(join_pointer(tokens[:depth])) for depth in range(len(tokens)))
         )
-        tokens = _TOKENS[pointer] = tuple(split_pointer(pointer)) if compared else None
-        return tokens
+        _TOKENS[pointer] = tokens if compared else None
+        return _TOKENS[pointer]
 
 
 def project_live(
@@ -194,7 +215,7 @@ def project_live(
                 break
             node = node[token]
         else:
-            if type(node) is dict and pointer not in WHOLE_VALUES:
+            if type(node) is dict and memberwise(pointer):
                 continue  # an object where a leaf was declared: `live_leaves` has no such leaf
             if pointer == USERNAME and isinstance(node, str):
                 node = node.lower()

@@ -16,14 +16,31 @@ LEGACY_TOP_LEVEL: dict[str, str] = {
     "default_replica_id": "default_face_id",
 }
 
-#: Legacy names inside a layer: (layer, legacy) -> current.
-#: Decision (tavus-api.md 9b leaves it open): `replica_interruptibility` is treated as the
-#: persona-era spelling of `pal_interruptibility`.
+#: Other spellings inside a layer: (layer, spelling) -> the canonical name. Accepted in
+#: manifests and live documents, normalised before any comparison, warned about in manifests.
+#: Interruptibility has three spellings of ONE field (tavus-api.md 11a): `face_interruptibility`
+#: (what Tavus's CLI sends; canonical here), `pal_interruptibility` (PAL docs) and
+#: `replica_interruptibility` (persona docs). When several are present, the first of
+#: canonical, then this table's order, wins.
 LEGACY_LAYER: dict[tuple[str, str], str] = {
-    ("conversational_flow", "replica_interruptibility"): "pal_interruptibility",
+    ("conversational_flow", "pal_interruptibility"): "face_interruptibility",
+    ("conversational_flow", "replica_interruptibility"): "face_interruptibility",
 }
 
-#: Fields the server owns; never declared in manifests, dropped before any comparison.
+#: Spellings of LEGACY_LAYER that are current, not legacy: accepted without a warning.
+CURRENT_SPELLINGS: frozenset[tuple[str, str]] = frozenset(
+    {("conversational_flow", "pal_interruptibility")}
+)
+
+#: canonical pointer -> its other spellings, in order of preference (reads and patches)
+SPELLINGS: dict[str, tuple[str, ...]] = {}
+for (_layer, _old), _new in LEGACY_LAYER.items():
+    SPELLINGS.setdefault(f"/layers/{_layer}/{_new}", ())
+    SPELLINGS[f"/layers/{_layer}/{_new}"] += (f"/layers/{_layer}/{_old}",)
+
+#: Fields the server owns; never declared in manifests (an error there), dropped from every
+#: live document before any comparison, never sent, never imported. The last group is what the
+#: current API returns on reads (tavus-api.md 11a).
 READ_ONLY_TOP_LEVEL: frozenset[str] = frozenset(
     {
         "pal_id",
@@ -35,8 +52,33 @@ READ_ONLY_TOP_LEVEL: frozenset[str] = frozenset(
         "persona_type",
         "skills",
         "publish_url",
+        "uuid",
+        "owner_id",
+        "session_id",
+        "is_draft",
+        "source_template_id",
+        "registration_id",
+        "pal_settings_id",
+        "is_published",
     }
 )
+
+#: Fields that appear in no Tavus source (tavus-api.md 11a): accepted without invented
+#: constraints, sent as written, with a warning that says so (an error under --strict).
+UNVERIFIED: dict[str, str] = {
+    "/languages": "in no Tavus source (the language is set per conversation)",
+    "/layers/tts/voice_id": "in no Tavus source (`external_voice_id` is the provider's voice id)",
+}
+
+#: Codes of the open-world warnings that `--strict` turns into errors.
+OPEN_WORLD_CODES: frozenset[str] = frozenset({"unknown-key", "unverified-field"})
+
+#: Objects below a layer compared member by member (the server fills members of its own in
+#: `voice_settings`; each header is a secret of its own). Every layer (`/layers/<name>`, known
+#: or not) is compared member by member too; any other object is one value, compared and
+#: patched whole: free-form maps (`extra_body`, `default_query`) and the value of any key
+#: pal-sync does not know.
+MEMBERWISE: frozenset[str] = frozenset({"/layers/tts/voice_settings", "/layers/llm/headers"})
 
 #: JSON Pointers the server writes on its own (never diffed, never sent).
 SERVER_MANAGED_POINTERS: frozenset[str] = frozenset(

@@ -11,9 +11,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from palsync import _schema_fast
+from palsync import __version__, _schema_fast
 from palsync.errors import Problem
-from palsync.fields import READ_ONLY_TOP_LEVEL
+from palsync.fields import READ_ONLY_TOP_LEVEL, UNVERIFIED, escape_pointer_token
 from palsync.manifest import Manifest, dotted, is_yaml11_bool
 from palsync.yamldoc import Positions, positions_for
 
@@ -44,17 +44,118 @@ def is_valid(document: Any) -> bool:
 
 
 def schema_problems(m: Manifest) -> list[Problem]:
-    """Every schema violation of one manifest, or none (fast) when it is valid."""
+    """Every schema violation of one manifest, or none (fast) when it is valid, and the open
+    world's findings (unknown keys: typos are errors, others warnings; unverified fields)."""
+    problems = open_world_problems(m)
     if is_valid(m.raw):
-        return []
+        return problems
     import jsonschema  # only invalid files pay for it
 
     validator = jsonschema.Draft202012Validator(load_schema())
     positions = positions_for(m.path)
-    problems: list[Problem] = []
     for error in validator.iter_errors(m.raw):
         problems.extend(_describe(error, positions))
     return problems
+
+
+#: schema path -> (unknown keys `warn` or `accept`, known keys), from the generated validator
+_KNOWN: dict[str, tuple[str, frozenset[str]]] = {
+    path: (mode, frozenset(keys)) for path, (mode, keys) in _schema_fast.KNOWN_KEYS.items()
+}
+#: a key pointer (`*` for list items) where `walk` descends into a list
+_LISTS = frozenset(path[:-2] for path in _KNOWN if path.endswith("/*"))
+#: how close (difflib ratio) an unknown key must be to a known one to be a typo (an error);
+#: `modle` for `model` is 0.8, `future_knob` for any LLM field under 0.5
+TYPO = 0.8
+#: closer than this, a warning still suggests the known key
+HINT = 0.6
+
+
+def _release() -> str:
+    return ".".join(__version__.split(".")[:2])
+
+
+def open_world_problems(m: Manifest) -> list[Problem]:
+    """DESIGN 2, open world. The schema accepts keys it does not list; this walk of the
+    manifest finds them: one close to a known key of the same mapping is an error (a typo,
+    with "did you mean"); any other is a warning, and is sent, compared and patched as
+    written. A field that appears in no Tavus source is a warning too. Mappings of unknown
+    keys, free-form objects and open objects are not walked (whatever they hold is sent)."""
+    found: list[tuple[str, str, str]] = []  # (pointer, schema path of the mapping, key)
+    unverified: list[str] = []
+
+    def walk(value: Any, pointer: str, path: str) -> None:
+        if type(value) is dict:
+            entry = _KNOWN.get(path)
+            if entry is None:
+                return
+            mode, known = entry
+            for key, child in value.items():
+                key_text = str(key)
+                child_pointer = pointer + "/" + escape_pointer_token(key_text)
+                if key_text in known:
+                    child_path = path + "/" + key_text
+                    if child_path in UNVERIFIED:
+                        unverified.append(child_pointer)
+                    walk(child, child_pointer, child_path)
+                elif mode == "warn" and not (path == "" and key_text in READ_ONLY_TOP_LEVEL):
+                    found.append((child_pointer, path, key_text))
+        elif type(value) is list and path in _LISTS:
+            for i, item in enumerate(value):
+                walk(item, f"{pointer}/{i}", path + "/*")
+
+    walk(m.raw, "", "")
+    if not found and not unverified:
+        return []
+    positions = positions_for(m.path)
+    problems: list[Problem] = []
+    for pointer in unverified:
+        problems.append(
+            Problem(
+                positions.locate(pointer, at_key=True),
+                f"{_name(pointer)}: appears {UNVERIFIED[pointer]}; accepted without checks "
+                "and sent as written",
+                severity="warning",
+                pointer=pointer,
+                code="unverified-field",
+            )
+        )
+    for pointer, path, key in found:
+        problems.append(_unknown_key(pointer, key, _KNOWN[path][1], positions))
+    return problems
+
+
+def _unknown_key(pointer: str, key: str, known: frozenset[str], positions: Positions) -> Problem:
+    import difflib
+
+    where = positions.locate(pointer, at_key=True)
+    best, score = "", 0.0
+    folded = key.lower().replace("-", "_")
+    for candidate in sorted(known):
+        if candidate.lower() == folded:  # `System_Prompt`, `system-prompt`
+            best, score = candidate, 1.0
+            break
+        ratio = difflib.SequenceMatcher(None, key, candidate).ratio()
+        if ratio > score:
+            best, score = candidate, ratio
+    # a known name with a word added (`model_v2`, `speculative_inference_mode`) is a new
+    # field, not a typo
+    extends = key.startswith(best + "_") or key.endswith("_" + best)
+    if score >= TYPO and not extends:
+        return Problem(
+            where,
+            f"{_name(pointer)}: unknown key; did you mean `{best}`?",
+            pointer=pointer,
+            code="unknown-key",
+        )
+    hint = f" (did you mean `{best}`?)" if score >= HINT else ""
+    return Problem(
+        where,
+        f"{_name(pointer)}: not known to pal-sync {_release()}; sent as written{hint}",
+        severity="warning",
+        pointer=pointer,
+        code="unknown-key",
+    )
 
 
 def _pointer(parts: Any) -> str:
@@ -75,23 +176,30 @@ def _describe(error: Any, positions: Positions) -> list[Problem]:
 
     import difflib
 
-    if validator == "additionalProperties":
+    if "propertyNames" in error.schema_path and isinstance(instance, str):
+        # a read-only field (the schema's `propertyNames`): `instance` is the key
+        child = pointer + "/" + escape_pointer_token(instance)
+        hint = (
+            " (to pin a PAL, use x-palsync.pal_id)" if instance in ("pal_id", "persona_id") else ""
+        )
+        return [
+            Problem(
+                positions.locate(child, at_key=True),
+                f"{_name(child)}: read-only field set by the server; remove it{hint}",
+                pointer=child,
+                code="read-only",
+            )
+        ]
+
+    if validator == "additionalProperties":  # pal-sync's own (closed) settings
         known = list(schema.get("properties", {}))
         problems = []
         for key in sorted(set(instance) - set(known)):
-            child = pointer + "/" + key.replace("~", "~0").replace("/", "~1")
+            child = pointer + "/" + escape_pointer_token(key)
             loc = positions.locate(child, at_key=True)
-            if pointer == "" and key in READ_ONLY_TOP_LEVEL:
-                hint = (
-                    " (to pin a PAL, use x-palsync.pal_id)"
-                    if key in ("pal_id", "persona_id")
-                    else ""
-                )
-                message = f"{_name(child)}: read-only field set by the server; remove it{hint}"
-            else:
-                close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-                suggestion = f"; did you mean `{close[0]}`?" if close else ""
-                message = f"{_name(child)}: unknown key{suggestion}"
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            suggestion = f"; did you mean `{close[0]}`?" if close else ""
+            message = f"{_name(child)}: unknown key{suggestion}"
             problems.append(Problem(loc, message, pointer=child, code="unknown-key"))
         return problems
 
@@ -163,6 +271,8 @@ def _describe(error: Any, positions: Positions) -> list[Problem]:
         "minimum": "at least {}",
         "maximum": "at most {}",
     }
+    if validator == "minLength" and error.validator_value == 1:
+        return [Problem(where, f"{name}: must not be empty", pointer=pointer, code="limit")]
     if validator in limits:
         rule = limits[validator].format(error.validator_value)
         return [Problem(where, f"{name}: must be {rule}", pointer=pointer, code="limit")]

@@ -11,12 +11,15 @@ import os
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from palsync.errors import Problem
 from palsync.fields import (
+    CURRENT_SPELLINGS,
     LEGACY_LAYER,
     LEGACY_TOP_LEVEL,
+    OPEN_WORLD_CODES,
     SECRET_PARENTS,
     SECRET_POINTERS,
     STOCK_PAL_IDS,
@@ -33,14 +36,24 @@ if TYPE_CHECKING:
 
 
 def validate_paths(
-    paths: Sequence[str], env: Mapping[str, str] | None = None, cache: ManifestCache | None = None
+    paths: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    cache: ManifestCache | None = None,
+    *,
+    strict: bool = False,
 ) -> tuple[list[Manifest], list[Problem]]:
     """Load and check every manifest under `paths`; problems sorted by file, line, column.
 
     With a `cache` (plan, apply), files that validated before are not checked again
-    (their warnings are not repeated either) and newly valid ones are recorded."""
+    (their warnings are not repeated either) and newly valid ones are recorded. `strict`
+    makes the open world's warnings errors; it neither reads nor writes the cache (the
+    warnings of a cached file are not known)."""
+    if strict:
+        cache = None
     manifests, problems = load_paths(paths, cache)
     problems = problems + check(manifests, env)
+    if strict:
+        problems = apply_strict(problems)
     problems.sort(key=Problem.sort_key)
     if cache is not None:
         failed = {p.location.path for p in problems if p.is_error}
@@ -92,24 +105,7 @@ def semantic_problems(m: Manifest, env: Mapping[str, str]) -> list[Problem]:
                 problems.append(
                     _warning(m, "/" + old, f"{old}: legacy name; use `{new}`", "legacy")
                 )
-    layers_raw = raw.get("layers")
-    for (layer, old), new in LEGACY_LAYER.items():
-        section = layers_raw.get(layer) if isinstance(layers_raw, dict) else None
-        if isinstance(section, dict) and old in section:
-            where = f"/layers/{layer}/{old}"
-            if new in section:
-                problems.append(
-                    _error(
-                        m,
-                        where,
-                        f"{dotted(where)}: both `{old}` and `{new}` are set; keep only `{new}`",
-                        "legacy",
-                    )
-                )
-            else:
-                problems.append(
-                    _warning(m, where, f"{dotted(where)}: legacy name; use `{new}`", "legacy")
-                )
+    problems.extend(_spelling_problems(m))
 
     face = body.get("default_face_id")
     if face in (None, ""):
@@ -123,6 +119,18 @@ def semantic_problems(m: Manifest, env: Mapping[str, str]) -> list[Problem]:
             )
         )
     mode = body.get("pipeline_mode", "full")
+    if mode in NO_PROMPT_MODES:
+        for key in ("system_prompt", "context"):
+            if key in body:
+                problems.append(
+                    _error(
+                        m,
+                        "/" + key,
+                        f"{key}: refused by the API when pipeline_mode is `{mode}` (no LLM "
+                        "prompt in that pipeline); remove it or use pipeline_mode: full",
+                        "conflict",
+                    )
+                )
     if mode == "full" and not body.get("system_prompt"):
         where = "/pipeline_mode" if "pipeline_mode" in body else ""
         problems.append(
@@ -146,12 +154,12 @@ def semantic_problems(m: Manifest, env: Mapping[str, str]) -> list[Problem]:
                     "required",
                 )
             )
-        if mode == "echo":
+        if mode in NO_PROMPT_MODES:
             problems.append(
                 _error(
                     m,
                     "/layers/conferencing",
-                    "layers.conferencing: needs the `full` pipeline, not echo",
+                    f"layers.conferencing: needs the `full` pipeline, not {mode}",
                     "conflict",
                 )
             )
@@ -182,6 +190,72 @@ def semantic_problems(m: Manifest, env: Mapping[str, str]) -> list[Problem]:
     problems.extend(_header_name_problems(m))
     problems.extend(_hidden_text_problems(m))
     return problems
+
+
+#: Pipeline modes without an LLM prompt: the API refuses `system_prompt` and `context` there
+#: (tavus-api.md 11a), and conferencing needs `full`.
+NO_PROMPT_MODES = ("echo", "speech-to-speech")
+
+
+def _spelling_problems(m: Manifest) -> list[Problem]:
+    """Several spellings of one field inside a layer (interruptibility has three): a legacy
+    one is warned about; two of them with the same value are redundant (a warning), with
+    different values a contradiction (an error: which one is meant?)."""
+    layers = m.raw.get("layers")
+    if not isinstance(layers, dict):
+        return []
+    problems: list[Problem] = []
+    names: dict[tuple[str, str], list[str]] = {}
+    for (layer, old), new in LEGACY_LAYER.items():
+        names.setdefault((layer, new), [new]).append(old)
+    for (layer, new), spellings in names.items():
+        section = layers.get(layer)
+        if not isinstance(section, dict):
+            continue
+        present = [name for name in spellings if name in section]
+        for name in present:
+            if name != new and (layer, name) not in CURRENT_SPELLINGS:
+                where = f"/layers/{layer}/{name}"
+                problems.append(
+                    _warning(m, where, f"{dotted(where)}: legacy name; use `{new}`", "legacy")
+                )
+        if len(present) < 2:
+            continue
+        where = f"/layers/{layer}/{present[1]}"
+        same = all(section[name] == section[present[0]] for name in present)
+        written = " and ".join(f"`{name}`" for name in present)
+        if same:
+            problems.append(
+                _warning(
+                    m,
+                    where,
+                    f"{dotted(where)}: {written} are one field (written twice, same value); "
+                    f"keep only `{new}`",
+                    "legacy",
+                )
+            )
+        else:
+            problems.append(
+                _error(
+                    m,
+                    where,
+                    f"{dotted(where)}: {written} are one field with different values; keep "
+                    f"only `{new}`",
+                    "legacy",
+                )
+            )
+    return problems
+
+
+def apply_strict(problems: Sequence[Problem]) -> list[Problem]:
+    """`--strict`: the open world's warnings (unknown keys, fields in no Tavus source) are
+    errors."""
+    return [
+        replace(p, severity="error", message=p.message + " (an error under --strict)")
+        if p.code in OPEN_WORLD_CODES and not p.is_error
+        else p
+        for p in problems
+    ]
 
 
 def _reference_problems(m: Manifest, env: Mapping[str, str]) -> list[Problem]:
@@ -437,11 +511,14 @@ def leaked_secret_values(
 
 
 def _duplicate_names(manifests: Sequence[Manifest]) -> list[Problem]:
+    """Two manifests with one `pal_name` cannot both be told apart by name (adoption). A
+    manifest pinned by id (`x-palsync.pal_id`) is not: same-named PALs are normal in Tavus
+    accounts (DESIGN 8), and import pins each of them."""
     problems: list[Problem] = []
     first: dict[str, Manifest] = {}
     for m in manifests:
         name = m.body.get("pal_name")
-        if not isinstance(name, str) or not name:
+        if not isinstance(name, str) or not name or m.settings.pal_id:
             continue
         same = unicodedata.normalize("NFC", name)  # NFC and NFD spellings look identical
         if same in first:

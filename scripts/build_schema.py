@@ -14,7 +14,25 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from palsync.fields import LEGACY_LAYER, READ_ONLY_TOP_LEVEL, UNVERIFIED  # noqa: E402
+
 REF = r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}"
+
+#: How `pal-sync validate` treats keys a mapping's `properties` do not list (an annotation for
+#: validate's own walk, ignored by JSON Schema tools): `warn` = open world (DESIGN 2): a key close
+#: to a known one is an error (a typo), any other a warning, sent as written; `accept` = an open
+#: object whose other members are part of the API (no warning). Closed objects (pal-sync's own
+#: `x-palsync`) say `additionalProperties: false` instead.
+UNKNOWN = "x-unknown-keys"
+OPEN_WORLD = (
+    " Keys not listed here are allowed (Tavus adds fields faster than any client ships): "
+    '`pal-sync validate` reports a key close to a known one as an error (a typo, with "did you '
+    'mean"), any other as a warning; it is then sent, compared and patched as written. '
+    "`--strict` makes those warnings errors."
+)
+OPEN_OBJECT = " An open object: members not listed here are accepted as written, no warning."
 
 
 def s(desc: str, **kw: Any) -> dict[str, Any]:
@@ -48,6 +66,29 @@ def open_enum(desc: str, values: list[str], **kw: Any) -> dict[str, Any]:
 
 
 def obj(desc: str, props: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    """A mapping of the API: known members typed, others open world (see OPEN_WORLD)."""
+    return {
+        "type": "object",
+        "description": desc + OPEN_WORLD,
+        "properties": props,
+        UNKNOWN: "warn",
+        **kw,
+    }
+
+
+def open_obj(desc: str, props: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    """A mapping documented as open: any member accepted, the known ones typed."""
+    return {
+        "type": "object",
+        "description": desc + OPEN_OBJECT,
+        "properties": props,
+        UNKNOWN: "accept",
+        **kw,
+    }
+
+
+def closed(desc: str, props: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    """pal-sync's own settings: nothing is sent, so an unknown key is always an error."""
     return {
         "type": "object",
         "description": desc,
@@ -57,12 +98,33 @@ def obj(desc: str, props: dict[str, Any], **kw: Any) -> dict[str, Any]:
     }
 
 
+def anything(desc: str, **kw: Any) -> dict[str, Any]:
+    """A value whose shape no Tavus source confirms: any JSON value, sent as written."""
+    return {"description": desc, **kw}
+
+
+def unverified(pointer: str, desc: str) -> dict[str, Any]:
+    return anything(
+        f"{desc} Appears {UNVERIFIED[pointer]}: accepted without constraints and sent as "
+        "written; `pal-sync validate` warns about it (`--strict`: an error)."
+    )
+
+
 def legacy(schema: dict[str, Any], new: str) -> dict[str, Any]:
     return {
         **schema,
         "description": f"Legacy name of `{new}` (accepted, normalised, warned about). "
         + schema["description"],
         "deprecated": True,
+    }
+
+
+def spelling(schema: dict[str, Any], new: str, where: str) -> dict[str, Any]:
+    return {
+        **schema,
+        "description": f"Another spelling of `{new}` ({where}): the same field, compared as "
+        f"`{new}`; no diff whichever spelling the manifest or the server uses. "
+        + schema["description"],
     }
 
 
@@ -82,26 +144,22 @@ DOC_ID = ident("Knowledge-base document id.", "[0-9A-Za-z][0-9A-Za-z-]{3,63}", "
 GUARDRAIL_ID = ident("Individual guardrail id.", "g[0-9a-f]{4,16}", "g1234567890ab")
 TAG = {"type": "string", "minLength": 1, "maxLength": 64, "description": "A tag."}
 
-TOOL = {
-    "type": "object",
-    "description": "Legacy inline OpenAI-style function tool (deprecated: use /v2/tools).",
-    "properties": {
+TOOL = obj(
+    "Legacy inline OpenAI-style function tool (deprecated: use /v2/tools and `tool_ids`).",
+    {
         "type": {"type": "string", "enum": ["function"], "description": "Always `function`."},
-        "function": {
-            "type": "object",
-            "description": "The function: name, description, JSON Schema parameters.",
-            "properties": {
+        "function": obj(
+            "The function: name, description, JSON Schema parameters.",
+            {
                 "name": s("Function name.", pattern="^[a-zA-Z_][a-zA-Z0-9_]{0,63}$"),
                 "description": s("What the function does."),
                 "parameters": {"type": "object", "description": "JSON Schema of the arguments."},
             },
-            "required": ["name"],
-            "additionalProperties": False,
-        },
+            required=["name"],
+        ),
     },
-    "required": ["type", "function"],
-    "additionalProperties": False,
-}
+    required=["type", "function"],
+)
 TOOLS = {
     "type": "array",
     "description": "Legacy inline tools (deprecated; writing them is refused by newer APIs).",
@@ -125,14 +183,18 @@ perception = obj(
         "perception_analysis_queries": strings(
             "End-of-call queries driving the Perception Analysis callback."
         ),
+        "ambient_awareness_queries": strings(
+            "Ambient awareness queries (raven-0 name of `visual_awareness_queries`; still sent "
+            "by Tavus's CLI)."
+        ),
+        "tool_prompt": s(
+            "Prompt for the perception tools (registry tools with origin vision/audio)."
+        ),
+        "perception_tool_prompt": s("Perception tool prompt (raven-0 name, still accepted)."),
         "visual_tool_prompt": s("Legacy inline visual tool prompt."),
         "visual_tools": TOOLS,
         "audio_tool_prompt": s("Legacy inline audio tool prompt."),
         "audio_tools": TOOLS,
-        "ambient_awareness_queries": strings(
-            "raven-0 name of `visual_awareness_queries` (legacy).", deprecated=True
-        ),
-        "perception_tool_prompt": s("raven-0 perception tool prompt (legacy).", deprecated=True),
         "perception_tools": {**TOOLS, "description": "raven-0 perception tools (legacy)."},
         "emotion_recognition": s("Emotion recognition level (seen in third-party code only)."),
     },
@@ -155,6 +217,7 @@ stt = obj(
             default="tavus-auto",
         ),
         "hotwords": s("Free text that biases recognition (names, jargon)."),
+        "smart_turn_detection": b("Smart turn detection (Sparrow-0)."),
         "participant_pause_sensitivity": enum(
             "Legacy turn-taking: pause sensitivity (superseded by conversational_flow).",
             SENSITIVITY,
@@ -165,7 +228,6 @@ stt = obj(
             SENSITIVITY,
             default="medium",
         ),
-        "smart_turn_detection": b("Legacy Sparrow-0 smart turn detection."),
     },
 )
 
@@ -174,6 +236,7 @@ interruptibility = enum(
     LMH,
     default="medium",
 )
+FLOW_SPELLINGS = {old: new for (layer, old), new in LEGACY_LAYER.items()}
 conversational_flow = obj(
     "Turn-taking (Sparrow). Setting any field makes the server fill the others with defaults.",
     {
@@ -185,8 +248,24 @@ conversational_flow = obj(
         "turn_taking_patience": enum(
             "How long the PAL waits before taking its turn.", LMH, default="medium"
         ),
-        "pal_interruptibility": interruptibility,
-        "replica_interruptibility": legacy(interruptibility, "pal_interruptibility"),
+        "face_interruptibility": {
+            **interruptibility,
+            "description": interruptibility["description"]
+            + " One field with three spellings (`face_interruptibility`, as Tavus's CLI sends "
+            "it; `pal_interruptibility`, PAL docs; `replica_interruptibility`, persona docs): "
+            "write one of them.",
+        },
+        "pal_interruptibility": spelling(
+            interruptibility, FLOW_SPELLINGS["pal_interruptibility"], "PAL docs"
+        ),
+        "replica_interruptibility": legacy(
+            interruptibility, FLOW_SPELLINGS["replica_interruptibility"]
+        ),
+        "wake_phrase": s("Phrase that wakes the PAL up after `sleep_phrase`."),
+        "sleep_phrase": s("Phrase that makes the PAL stop responding until `wake_phrase`."),
+        "noise_cancellation": anything(
+            "Noise cancellation (value shape unconfirmed by Tavus sources: sent as written)."
+        ),
         "voice_isolation": open_enum("Voice isolation (values seen: near, off).", ["near", "off"]),
         "idle_engagement": open_enum("Idle engagement (value seen: off).", ["off"]),
         "turn_commitment": enum("Legacy turn commitment.", LMH, deprecated=True),
@@ -198,8 +277,10 @@ llm = obj(
     "Language model layer: a Tavus-hosted model or your own OpenAI-compatible endpoint.",
     {
         "model": open_enum(
-            "Model name: a Tavus-hosted model or any custom model name.",
+            "Model name: a Tavus-hosted model or any custom model name (the server's default "
+            "on create is `tavus-gemma-4`).",
             [
+                "tavus-gemma-4",
                 "tavus-glm-4.7",
                 "tavus-gpt-oss",
                 "tavus-gemini-2.5-flash",
@@ -212,14 +293,18 @@ llm = obj(
                 "tavus-llama-4",
                 "tavus-llama",
             ],
-            default="tavus-glm-4.7",
         ),
+        "model_name": s("Model name as Tavus's CLI sends it (custom models)."),
         "base_url": s(
             "Custom OpenAI-compatible endpoint (streaming /chat/completions), without the route.",
             pattern=f"^(?:https?://\\S+|{REF})$",
         ),
+        "endpoint": s("Custom model endpoint as Tavus's CLI sends it."),
+        "is_custom": b("The model is a custom (bring-your-own) LLM."),
         "api_key": s("API key for the custom endpoint. " + SECRET, writeOnly=True),
         "speculative_inference": b("Start generating before the user finishes.", default=True),
+        "disable_vision": b("Do not give the LLM the visual context."),
+        "enable_llm_proxy": b("Route LLM calls through Tavus's proxy."),
         "headers": {
             "type": "object",
             "description": "Custom LLM request headers. Values are secrets: " + SECRET,
@@ -228,18 +313,30 @@ llm = obj(
         },
         "extra_body": {
             "type": "object",
-            "description": "Provider parameters sent as is (e.g. temperature 0-2, top_p 0-1).",
+            "description": "Provider parameters sent as is (e.g. temperature 0-2, top_p 0-1). "
+            "Compared and patched as one value.",
+        },
+        "default_query": {
+            "type": "object",
+            "description": "Default query parameters of the LLM requests, sent as is. Compared "
+            "and patched as one value.",
         },
         "tools": TOOLS,
     },
 )
 
-voice_settings = obj(
-    "Provider voice settings (Cartesia: speed, emotion; ElevenLabs: speed, stability, "
-    "similarity_boost, style, use_speaker_boost).",
+voice_settings = open_obj(
+    "Provider voice settings (Cartesia: speed, volume, emotion; ElevenLabs: speed, stability, "
+    "similarity_boost, style, use_speaker_boost; engine-specific keys beside them). The server "
+    "writes `pronunciation_dict_id` / `pronunciation_dictionary_locators` itself (never "
+    "compared).",
     {
         "speed": {
             "description": "Cartesia -1.0..1.0 (or a word like `normal`); ElevenLabs 0.7..1.2.",
+            "anyOf": [{"type": "number"}, {"type": "string"}],
+        },
+        "volume": {
+            "description": "Output volume (engine-specific scale).",
             "anyOf": [{"type": "number"}, {"type": "string"}],
         },
         "emotion": strings(
@@ -282,7 +379,7 @@ tts = obj(
         ),
         "api_key": s("Provider API key, only needed for private voices. " + SECRET, writeOnly=True),
         "external_voice_id": s("The provider's voice id."),
-        "voice_id": s("Voice id (newer notes; prefer external_voice_id)."),
+        "voice_id": unverified("/layers/tts/voice_id", "Voice id."),
         "tts_model_name": open_enum(
             "Provider model, e.g. sonic, sonic-2, sonic-3.", ["sonic", "sonic-2", "sonic-3"]
         ),
@@ -297,7 +394,7 @@ tts = obj(
             "Pronunciation dictionary (`pd_...`); one per PAL; empty string removes it.",
             pattern=f"^(?:pd_[0-9A-Za-z]+|{REF})?$",
         ),
-        "playht_user_id": s("Legacy PlayHT user id.", deprecated=True),
+        "playht_user_id": s("PlayHT user id (legacy engine)."),
     },
 )
 
@@ -314,16 +411,49 @@ conferencing = obj(
         "allowlist": strings(
             "Emails or regexes allowed to invite the PAL (e.g. `.*@acme\\.com`); empty = anyone."
         ),
+        "whitelabel": b("Join meetings without Tavus branding."),
     },
 )
 
-transport = obj(
-    "Transport for echo mode (e.g. LiveKit).",
-    {"transport_type": enum("Transport type.", ["livekit", "daily"])},
+transport = open_obj(
+    "Transport (e.g. LiveKit with the echo pipeline).",
+    {"transport_type": open_enum("Transport type.", ["livekit", "daily"])},
 )
 
+capabilities = obj(
+    "What the PAL may do beyond talking.",
+    {
+        "mcp_enabled": b("Use MCP servers."),
+        "search_enabled": b("Search the internet."),
+        "activity_log_enabled": b("Keep an activity log."),
+        "search_results_prompt_injection_prevention_enabled": b(
+            "Guard against prompt injection in search results."
+        ),
+    },
+)
+
+knowledge_base = obj(
+    "Retrieval over the PAL's knowledge-base documents.",
+    {
+        "rag_score_threshold": {
+            "type": "number",
+            "description": "Minimum relevance score of a retrieved chunk.",
+        },
+        "rag_n_chunks": {"type": "integer", "description": "How many chunks to retrieve."},
+        "rag_surrounding_chunk_radius": {
+            "type": "integer",
+            "description": "Neighbouring chunks added around each retrieved one.",
+        },
+        "enable_rag_observability_app_messages": b("Send retrieval details as app messages."),
+        "use_procedure_goalchain": b("Use procedure goal chains."),
+    },
+)
+
+sts = open_obj("Speech-to-speech settings (with `pipeline_mode: speech-to-speech`).", {})
+
 layers = obj(
-    "Pipeline layers.",
+    "Pipeline layers. Each layer (an unknown one too) is compared member by member: members "
+    "the server fills in on its own are not drift.",
     {
         "perception": perception,
         "stt": stt,
@@ -332,6 +462,9 @@ layers = obj(
         "tts": tts,
         "conferencing": conferencing,
         "transport": transport,
+        "capabilities": capabilities,
+        "knowledge_base": knowledge_base,
+        "sts": sts,
         "vqa": obj(
             "Very old vision layer (legacy).",
             {"enable_vision": b("Enable vision.")},
@@ -340,8 +473,8 @@ layers = obj(
     },
 )
 
-x_palsync = obj(
-    "pal-sync's own settings (never sent to the API).",
+x_palsync = closed(
+    "pal-sync's own settings (never sent to the API; an unknown key here is an error).",
     {
         "pal_id": ident(
             "Pin this manifest to an existing live PAL id (instead of lock or adoption).",
@@ -360,16 +493,19 @@ x_palsync = obj(
 )
 
 pal_name = s("Display name. May change freely; the file name is the PAL's identity.", maxLength=256)
+NO_PROMPT = " Refused with `pipeline_mode` echo or speech-to-speech."
+OPAQUE = "Written by PAL Maker (with `disclosure_type`); shape unconfirmed, sent as written."
 properties: dict[str, Any] = {
     "pal_name": pal_name,
     "persona_name": legacy(pal_name, "pal_name"),
-    "system_prompt": s("The PAL's system prompt. Required in `full` pipeline mode."),
+    "system_prompt": s("The PAL's system prompt. Required in `full` pipeline mode." + NO_PROMPT),
     "pipeline_mode": enum(
-        "`full` runs perception, STT, LLM and TTS; `echo` lip-syncs audio you send.",
-        ["full", "echo"],
+        "`full` runs perception, STT, LLM and TTS; `echo` lip-syncs audio you send; "
+        "`speech-to-speech` uses a speech-to-speech model (`layers.sts`).",
+        ["full", "echo", "speech-to-speech"],
         default="full",
     ),
-    "context": s("Extra context for the LLM."),
+    "context": s("Extra context for the LLM." + NO_PROMPT),
     "greeting": s("What the PAL says first (conversations may override it)."),
     "default_face_id": FACE_ID,
     "default_replica_id": legacy(FACE_ID, "default_face_id"),
@@ -379,35 +515,53 @@ properties: dict[str, Any] = {
     "document_tags": strings(
         "Attach every document carrying one of these tags.", TAG, uniqueItems=True
     ),
+    "tool_ids": strings(
+        "Registry tools (/v2/tools) attached to the PAL, by id (system tools by name, e.g. "
+        "`end_call`). At most 50.",
+        {"type": "string", "minLength": 1, "description": "A tool id."},
+        maxItems=50,
+    ),
     "objectives_id": ident("One objectives set.", "o[0-9a-f]{4,16}", "o12345"),
     "guardrail_ids": strings("Individual guardrails.", GUARDRAIL_ID, maxItems=50, uniqueItems=True),
     "guardrail_tags": strings(
-        "Attach every guardrail carrying one of these tags.", TAG, maxItems=32, uniqueItems=True
+        "Attach every guardrail carrying one of these tags (at most 50 per PAL).",
+        TAG,
+        maxItems=50,
+        uniqueItems=True,
     ),
     "guardrails_id": ident("One legacy guardrail set.", "g[0-9a-f]{4,16}", "g12345"),
-    "memories": {"description": "PAL memories (shape undocumented; sent as is)."},
+    "memories": strings(
+        "Seed lines of the PAL's memory store. Compared as one list.",
+        {"type": "string", "description": "A memory."},
+    ),
     "is_template": b(
         "Marks a template PAL. pal-sync does not manage templates: only `false`.", default=False
     ),
-    "languages": strings(
-        "Languages (seen in third-party code only).",
-        {"type": "string", "minLength": 2, "maxLength": 16},
-    ),
-    "disclosure_type": s("AI disclosure behaviour (seen in third-party code only)."),
+    "disclosure_type": anything("AI disclosure behaviour. " + OPAQUE),
+    "verbal_disclosure": anything("What the PAL says to disclose it is an AI. " + OPAQUE),
+    "visual_disclosure": anything("How the PAL shows it is an AI. " + OPAQUE),
+    "persona_description": anything("Description of the PAL's persona. " + OPAQUE),
+    "languages": unverified("/languages", "Languages."),
     "layers": layers,
     "x-palsync": x_palsync,
 }
 
+READ_ONLY = sorted(READ_ONLY_TOP_LEVEL)
 SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://pal-sync.dev/schemas/pal.schema.json",
     "title": "Tavus PAL manifest (pal-sync)",
     "description": "One Tavus PAL per file (pals/<key>.yaml), in the API's own field names, plus "
     "pal-sync's `x-palsync` settings. `${VAR}` / `${VAR:-default}` in strings are read from the "
-    "environment at plan/apply time.",
+    "environment at plan/apply time. Fields the server sets (" + ", ".join(READ_ONLY) + ") are "
+    "refused." + OPEN_WORLD,
     "type": "object",
     "properties": properties,
-    "additionalProperties": False,
+    "propertyNames": {
+        "description": "Read-only fields, set by the server: never written in a manifest.",
+        "not": {"enum": READ_ONLY},
+    },
+    UNKNOWN: "warn",
     "$defs": {"tool": TOOL},
 }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import fastjsonschema
 
@@ -49,8 +50,34 @@ class JsonSchemaValuesException(JsonSchemaValueException):
 '''
 
 
+def known_keys(schema: dict[str, Any]) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Schema path (JSON Pointer, `*` for any list item) of every open-world mapping → (how
+    unknown keys are treated, `warn` or `accept`; its known keys). `validate` walks documents
+    with it: the schema itself accepts unknown keys (DESIGN 2, open world)."""
+    defs = schema.get("$defs", {})
+    out: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+    def walk(node: dict[str, Any], path: str) -> None:
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            node = defs[ref[len("#/$defs/") :]]
+        mode = node.get("x-unknown-keys")
+        props = node.get("properties", {})
+        if mode:
+            out[path] = (mode, tuple(props))
+        for name, sub in props.items():
+            walk(sub, f"{path}/{name}")
+        items = node.get("items")
+        if isinstance(items, dict):
+            walk(items, f"{path}/*")
+
+    walk(schema, "")
+    return out
+
+
 def generate() -> str:
     schema = json.loads((ROOT / "schemas" / "pal.schema.json").read_text(encoding="utf-8"))
+    known = known_keys(schema)
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"
     # use_default=False: the generated code must never fill defaults into the checked document.
     code = fastjsonschema.compile_to_code(schema, use_default=False)
@@ -61,7 +88,16 @@ def generate() -> str:
     ]
     entry = next(line for line in lines if line.startswith("def "))
     name = entry[len("def ") : entry.index("(")]
-    return HEADER + "\n".join(lines).strip() + f"\n\n\nvalidate = {name}\n"
+    table = "\n".join(f"    {path!r}: {entry!r}," for path, entry in known.items())
+    return (
+        HEADER
+        + "\n".join(lines).strip()
+        + f"\n\n\nvalidate = {name}\n"
+        + "\n#: schema path (`*`: any list item) -> (unknown keys: warn|accept, known keys)\n"
+        + "KNOWN_KEYS = {\n"
+        + table
+        + "\n}\n"
+    )
 
 
 def main() -> int:

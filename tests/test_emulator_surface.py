@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -519,3 +520,71 @@ def test_the_mask_elsewhere_and_in_test_ops_is_sent() -> None:
         ]
         assert client.patch_pal("p1", ops).changed is False
     assert sent == [ops]
+
+
+# ------------------------------------------------------- the minimal tools registry (11b, 11c)
+
+
+def test_tools_registry_masks_secrets_and_stores_a_mask_sent_back(
+    http: httpx.Client, emulator: Emulator
+) -> None:
+    user = http.get("/v2/tools").json()["data"]
+    assert [t["tool_id"] for t in user] == ["t457be0aac29c"]
+    assert user[0]["delivery"]["api"]["auth"]["token"] == MASKED_SECRET
+    system = http.get("/v2/tools", params={"type": "system"}).json()["data"]
+    assert [t["tool_id"] for t in system] == ["end_call"]
+    assert len(http.get("/v2/tools", params={"type": "all"}).json()["data"]) == 2
+    one = http.get("/v2/tools/t457be0aac29c").json()
+    assert one["delivery"]["api"]["auth"]["token"] == MASKED_SECRET
+    # omitting the secret keeps it
+    kept = http.patch("/v2/tools/t457be0aac29c", json={"description": "Orders."})
+    assert kept.status_code == 200
+    assert emulator.store.tools["t457be0aac29c"]["delivery"]["api"]["auth"]["token"] == (
+        "tool-token-seeded"
+    )
+    # sending the read back replaces the secret with the asterisks (the documented trap)
+    trap = http.patch("/v2/tools/t457be0aac29c", json={"delivery": one["delivery"]})
+    assert trap.status_code == 200
+    stored = emulator.store.tools["t457be0aac29c"]["delivery"]["api"]["auth"]["token"]
+    assert stored == MASKED_SECRET
+
+
+def test_tools_registry_writes(http: httpx.Client, emulator: Emulator, tmp_path: Path) -> None:
+    bad = [
+        {"name": "1bad", "description": "x"},
+        {"name": "order_lookup", "description": "taken"},
+        {"name": "ok_name", "description": ""},
+        {"name": "ok_name", "description": "x", "delivery": {"app_message": False}},
+    ]
+    for body in bad:
+        assert http.post("/v2/tools", json=body).status_code == 400, body
+    auth = {"type": "basic", "username": "u", "password": "pw-secret-1"}
+    created = http.post(
+        "/v2/tools",
+        json={
+            "name": "notify",
+            "description": "Notify.",
+            "delivery": {"api": {"url": "https://x.example", "method": "POST", "auth": auth}},
+        },
+    )
+    assert created.status_code == 200
+    tool = created.json()
+    assert tool["tool_id"].startswith("t") and tool["is_system_tool"] is False
+    assert tool["delivery"]["api"]["auth"]["password"] == MASKED_SECRET
+    pal_id = create(http, tool_ids=[tool["tool_id"], "end_call"])
+    assert http.delete("/v2/tools/end_call").status_code == 400
+    assert http.patch("/v2/tools/end_call", json={"description": "y"}).status_code == 400
+    assert http.delete(f"/v2/tools/{tool['tool_id']}").status_code == 204
+    assert http.get(f"/v2/tools/{tool['tool_id']}").status_code == 404
+    assert get(http, pal_id)["tool_ids"] == ["end_call"], "a deleted tool is detached"
+    # a state file keeps tool secrets only sealed
+    state = tmp_path / "state.json"
+    with Emulator(state_file=state) as emu:
+        emu.store.create_tool(
+            {"name": "keep", "description": "k", "delivery": {"api": {"auth": auth}}}
+        )
+    text = state.read_text()
+    assert "pw-secret-1" not in text and "tool-token-seeded" not in text
+    with Emulator(state_file=state) as again:
+        names = {t["name"] for t in again.store.list_tools("user")}
+    assert names == {"order_lookup", "keep"}

@@ -45,7 +45,11 @@ TOOL = {
 def kitchen_sink(i: int) -> dict[str, Any]:
     """A PAL using a rotating selection of every schema field."""
     rng = random.Random(i)
-    interruptibility = "replica_interruptibility" if i % 2 else "pal_interruptibility"
+    interruptibility = (
+        "face_interruptibility",
+        "pal_interruptibility",
+        "replica_interruptibility",
+    )[i % 3]
     layers: dict[str, Any] = {
         "perception": {
             "perception_model": rng.choice(["raven-1", "off", "raven-0"]),
@@ -55,6 +59,7 @@ def kitchen_sink(i: int) -> dict[str, Any]:
             "visual_tool_prompt": "Use tools",
             "audio_tool_prompt": "Listen",
             "ambient_awareness_queries": ["Jacket?"],
+            "tool_prompt": "Use the vision tools",
             "emotion_recognition": "limited",
             "visual_tools": [TOOL],
             "audio_tools": [TOOL],
@@ -74,6 +79,9 @@ def kitchen_sink(i: int) -> dict[str, Any]:
             "voice_isolation": "near",
             "idle_engagement": "off",
             interruptibility: "low",
+            "wake_phrase": "hey pal",
+            "sleep_phrase": "pause please",
+            "noise_cancellation": rng.choice([True, "near"]),
             "turn_commitment": "high",
             "active_listening": "low",
         },
@@ -84,6 +92,12 @@ def kitchen_sink(i: int) -> dict[str, Any]:
             "speculative_inference": rng.random() < 0.5,
             "headers": {"Authorization": "Bearer ${PAL_TOKEN}"},
             "extra_body": {"temperature": 0.5, "top_p": 1.0},
+            "default_query": {"api-version": "2026-10-01"},
+            "disable_vision": rng.random() < 0.5,
+            "enable_llm_proxy": False,
+            "model_name": "my-model",
+            "is_custom": True,
+            "endpoint": "https://llm.example.com/v1/chat",
             "tools": [TOOL],
         },
         "tts": {
@@ -97,6 +111,7 @@ def kitchen_sink(i: int) -> dict[str, Any]:
             "pronunciation_dictionary_id": "pd_abc123",
             "voice_settings": {
                 "speed": 0.5,
+                "volume": 1.2,
                 "emotion": ["curiosity:high"],
                 "stability": 0.3,
                 "similarity_boost": 0.7,
@@ -104,8 +119,26 @@ def kitchen_sink(i: int) -> dict[str, Any]:
                 "use_speaker_boost": True,
             },
         },
-        "conferencing": {"username": f"Bot-Sink-{i}", "allowlist": [".*@acme\\.com"]},
-        "transport": {"transport_type": "daily"},
+        "conferencing": {
+            "username": f"Bot-Sink-{i}",
+            "allowlist": [".*@acme\\.com"],
+            "whitelabel": rng.random() < 0.5,
+        },
+        "transport": {"transport_type": "daily", "room": "open-object"},
+        "capabilities": {
+            "mcp_enabled": True,
+            "search_enabled": rng.random() < 0.5,
+            "activity_log_enabled": False,
+            "search_results_prompt_injection_prevention_enabled": True,
+        },
+        "knowledge_base": {
+            "rag_score_threshold": 0.35,
+            "rag_n_chunks": rng.randint(1, 8),
+            "rag_surrounding_chunk_radius": 1,
+            "enable_rag_observability_app_messages": False,
+            "use_procedure_goalchain": True,
+        },
+        "sts": {"voice": "warm", "settings": {"pitch": 1}},
         "vqa": {"enable_vision": True},
     }
     chosen = {k: v for k, v in layers.items() if rng.random() < 0.6 or i % 8 == 0}
@@ -121,8 +154,12 @@ def kitchen_sink(i: int) -> dict[str, Any]:
         guardrail_tags=["safety"],
         guardrails_id="g12345",
         memories=["likes tea"],
+        tool_ids=["t457be0aac29c", "end_call"],
         languages=["en", "ar"],
         disclosure_type="always",
+        verbal_disclosure="I am an AI assistant.",
+        visual_disclosure={"badge": True},
+        persona_description="A helpful test PAL",
         is_template=False,
         layers=chosen,
     )

@@ -26,17 +26,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
 FORMATS = ("text", "json", "github")
 
 
-def _fast_validate_args(args: list[str]) -> tuple[list[str], str | None, bool] | None:
-    """(paths, format, quiet) for plain `validate` invocations; None means "let click parse"."""
+def _fast_validate_args(args: list[str]) -> tuple[list[str], str | None, bool, bool] | None:
+    """(paths, format, quiet, strict) for plain `validate` invocations; None means "let click
+    parse"."""
     if not args or args[0] != "validate":
         return None
     paths: list[str] = []
     fmt: str | None = None
-    quiet = False
+    quiet = strict = False
     rest = iter(args[1:])
     for token in rest:
         if token in ("-q", "--quiet"):
             quiet = True
+        elif token == "--strict":
+            strict = True
         elif token == "--format":
             fmt = next(rest, None)
             if fmt not in FORMATS:
@@ -45,7 +48,7 @@ def _fast_validate_args(args: list[str]) -> tuple[list[str], str | None, bool] |
             return None
         else:
             paths.append(token)
-    return paths, fmt, quiet
+    return paths, fmt, quiet, strict
 
 
 def main(argv: list[str] | None = None) -> None:

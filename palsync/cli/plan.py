@@ -15,6 +15,7 @@ from palsync.cli.common import (
     make_plan,
     open_client,
     save_plan,
+    strict_option,
 )
 from palsync.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 
@@ -25,6 +26,7 @@ def use_colour() -> bool:
 
 @click.command("plan")
 @common_options
+@strict_option
 @click.option(
     "--target",
     "targets",

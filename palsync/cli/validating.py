@@ -9,12 +9,12 @@ from palsync import report
 from palsync.errors import EXIT_ERROR, EXIT_OK
 
 
-def run_validate(paths: list[str], fmt: str | None, quiet: bool) -> int:
+def run_validate(paths: list[str], fmt: str | None, quiet: bool, strict: bool = False) -> int:
     from palsync.validation import validate_paths
 
     if fmt is None:
         fmt = "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
-    manifests, problems = validate_paths(paths or ["pals"])
+    manifests, problems = validate_paths(paths or ["pals"], strict=strict)
     if quiet:
         problems = [p for p in problems if p.is_error]
     files = len({p.location.path for p in problems} | {m.path for m in manifests})

@@ -156,6 +156,11 @@ LAYERS: dict[str, dict[str, Any]] = {
 #: even by a server that rejects unknown fields.
 OPEN_LAYERS = frozenset({"sts", "transport"})
 
+#: Tools registry (tavus-api.md 1g, 11c): the name pattern, and the members of
+#: `delivery.api.auth` that are secrets (shown as SECRET_MASK on every read)
+TOOL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+TOOL_AUTH_SECRETS = frozenset({"token", "password", "value", "secret", "client_secret"})
+
 #: Server default of the LLM on create (11a), in `full` mode without a custom model.
 DEFAULT_LLM_MODEL = "tavus-gemma-4"
 
@@ -366,6 +371,29 @@ def spell_interruptibility(doc: dict[str, Any], spelling: str) -> dict[str, Any]
         return doc
     flow = {(spelling if k == STORED_INTERRUPTIBILITY else k): v for k, v in flow.items()}
     return {**doc, "layers": {**layers, "conversational_flow": flow}}
+
+
+def tool_secrets(tool: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """(auth object, member) of every secret of a tool."""
+    delivery = tool.get("delivery")
+    api = delivery.get("api") if isinstance(delivery, dict) else None
+    auth = api.get("auth") if isinstance(api, dict) else None
+    if not isinstance(auth, dict):
+        return []
+    found = [(auth, k) for k in auth if k in TOOL_AUTH_SECRETS]
+    for value in auth.values():  # {"bearer": {"token": ...}} as well as {"token": ...}
+        if isinstance(value, dict):
+            found += [(value, k) for k in value if k in TOOL_AUTH_SECRETS]
+    return found
+
+
+def masked_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `tool` as reads show it: every auth secret replaced by the mask."""
+    out = json.loads(json.dumps(tool))
+    for holder, key in tool_secrets(out):
+        if holder[key]:
+            holder[key] = SECRET_MASK
+    return out
 
 
 def to_legacy(doc: dict[str, Any]) -> dict[str, Any]:

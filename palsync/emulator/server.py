@@ -421,6 +421,14 @@ class Emulator:
                 raise ApiFailure(404, {"error": "Invalid document_id"})
             return 200, found
 
+        def tools(q: Any, _b: Any) -> Response:
+            kind = (q.get("type") or ["user"])[0]
+            return 200, _page(s.list_tools(kind), q, self.page_cap, 1)
+
+        def delete_tool(_q: Any, _b: Any, tool_id: str) -> Response:
+            s.delete_tool(tool_id)
+            return 204, None
+
         return [
             ("POST", pal, lambda q, b, k: (200, s.create_pal(b, legacy(k)))),
             ("GET", pal, list_pals),
@@ -439,6 +447,11 @@ class Emulator:
             ("GET", r"/v2/documents", documents),
             ("POST", r"/v2/documents", lambda q, b: (200, s.create_document(b))),
             ("GET", r"/v2/documents/([^/]+)", document),
+            ("GET", r"/v2/tools", tools),
+            ("POST", r"/v2/tools", lambda q, b: (200, s.create_tool(b))),
+            ("GET", r"/v2/tools/([^/]+)", lambda q, b, i: (200, s.get_tool(i))),
+            ("PATCH", r"/v2/tools/([^/]+)", lambda q, b, i: (200, s.patch_tool(i, b))),
+            ("DELETE", r"/v2/tools/([^/]+)", delete_tool),
             # admin (tests and demos from another process)
             ("POST", r"/_emulator/faults", self._admin_faults),
             ("DELETE", r"/_emulator/faults", self._admin_clear_faults),

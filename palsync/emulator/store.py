@@ -25,6 +25,7 @@ from palsync.emulator.rules import (
     ALL_READ_ONLY,
     INTERRUPTIBILITY,
     RESERVED_USERNAME,
+    TOOL_NAME,
     UNKNOWN_FIELDS,
     USERNAME,
     ApiFailure,
@@ -33,9 +34,11 @@ from palsync.emulator.rules import (
     fill_defaults,
     legacy_path,
     mask_secrets,
+    masked_tool,
     normalise_legacy,
     spell_interruptibility,
     to_legacy,
+    tool_secrets,
 )
 from palsync.fields import LEASE_PAL_NAME  # the test API leaves pal-sync's lease PAL out
 
@@ -117,6 +120,7 @@ class Store:
         self.guardrails: dict[str, dict[str, Any]] = {}
         self.guardrail_sets: dict[str, dict[str, Any]] = {}
         self.documents: dict[str, dict[str, Any]] = {}
+        self.tools: dict[str, dict[str, Any]] = {}
         self.maker_drafts: set[str] = set()
         #: salt of the sealed secrets of a state file (`save`), and this process's seals
         self.secret_salt = secrets.token_hex(16)
@@ -198,6 +202,38 @@ class Store:
             "data": [item],
             "created_at": stamp,
         }
+        self.tools["end_call"] = {
+            "tool_id": "end_call",
+            "name": "end_call",
+            "description": "End the conversation.",
+            "is_system_tool": True,
+            "delivery": {"app_message": True},
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+        self.tools["t457be0aac29c"] = {
+            "tool_id": "t457be0aac29c",
+            "name": "order_lookup",
+            "description": "Look up an order by its number.",
+            "parameters": {"type": "object", "properties": {"order": {"type": "string"}}},
+            "origin": "llm",
+            "trigger_type": "in_call",
+            "on_call": "generate_filler",
+            "on_resolve": "fire_and_forget",
+            "delivery": {
+                "app_message": False,
+                "api": {
+                    "url": "https://api.example.com/orders/{order}",
+                    "method": "GET",
+                    "timeout": 10,
+                    "auth": {"type": "bearer", "token": "tool-token-seeded"},
+                },
+            },
+            "owner_id": OWNER_ID,
+            "is_system_tool": False,
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
         self.documents["d1234567890"] = {
             "document_id": "d1234567890",
             "document_name": "Product FAQ",
@@ -236,6 +272,7 @@ class Store:
                 "guardrails": self.guardrails,
                 "guardrail_sets": self.guardrail_sets,
                 "documents": self.documents,
+                "tools": self.tools,
                 "maker_drafts": sorted(self.maker_drafts),
             }
 
@@ -255,6 +292,7 @@ class Store:
                 "documents",
             ):
                 setattr(self, name, data[name])
+            self.tools = data.get("tools", self.tools)  # (state files from before tools)
             self.maker_drafts = set(data.get("maker_drafts", []))
 
     def save(self, path: Path) -> None:
@@ -263,6 +301,7 @@ class Store:
         with self.lock:
             data = self.to_json()
             data["pals"] = {pid: self._sealed_entry(entry) for pid, entry in self.pals.items()}
+            data["tools"] = {tid: self._sealed_tool(tool) for tid, tool in self.tools.items()}
             data["secret_salt"] = self.secret_salt
             text = json.dumps(data, separators=(",", ":"))
             self.dirty = False
@@ -320,6 +359,14 @@ class Store:
         """Equal documents, a secret in clear counting as equal to its sealed form (a PAL
         loaded from a state file, then patched with the same secret, is a 304 no-op)."""
         return a == b or self.sealed_doc(a) == self.sealed_doc(b)
+
+    def _sealed_tool(self, tool: dict[str, Any]) -> dict[str, Any]:
+        if not tool_secrets(tool):
+            return tool
+        out = copy.deepcopy(tool)
+        for holder, key in tool_secrets(out):
+            holder[key] = self.seal(holder[key])
+        return out
 
     def _sealed_entry(self, entry: dict[str, Any]) -> dict[str, Any]:
         doc = self.sealed_doc(entry["doc"])
@@ -692,6 +739,96 @@ class Store:
             self.documents[did] = doc
             self.dirty = True
         return dict(doc)
+
+    # ---------------------------------------------------------------------------- tools
+
+    def list_tools(self, kind: str) -> list[dict[str, Any]]:
+        if kind not in ("user", "system", "all"):
+            raise bad_request("type must be one of user, system, all")
+        with self.lock:
+            return [
+                masked_tool(t)
+                for t in self.tools.values()
+                if kind == "all" or t.get("is_system_tool", False) == (kind == "system")
+            ]
+
+    def get_tool(self, tool_id: str) -> dict[str, Any]:
+        with self.lock:
+            tool = self.tools.get(tool_id)
+            if tool is None:
+                raise ApiFailure(404, {"error": "Tool not found"})
+            return masked_tool(tool)
+
+    def _check_tool(self, tool: dict[str, Any], tool_id: str | None) -> None:
+        name = tool.get("name")
+        if not isinstance(name, str) or not TOOL_NAME.match(name):
+            raise bad_request("Invalid tool name")
+        if any(t["name"] == name and i != tool_id for i, t in self.tools.items()):
+            raise bad_request("A tool with this name already exists")
+        if not isinstance(tool.get("description"), str) or not tool["description"]:
+            raise bad_request("description is required")
+        delivery = tool.get("delivery", {"app_message": True})
+        channels = isinstance(delivery, dict) and (
+            (delivery.get("app_message") is True) + isinstance(delivery.get("api"), dict)
+        )
+        if channels != 1:
+            raise bad_request("delivery needs exactly one of app_message: true or api")
+
+    def create_tool(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise bad_request("Request body must be a JSON object")
+        stamp = now()
+        with self.lock:
+            self._check_tool(body, None)
+            tool_id = new_id("t", 12)
+            self.tools[tool_id] = {
+                "delivery": {"app_message": True},
+                **copy.deepcopy(body),
+                "tool_id": tool_id,
+                "owner_id": OWNER_ID,
+                "is_system_tool": False,
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
+            self.dirty = True
+            return masked_tool(self.tools[tool_id])
+
+    def patch_tool(self, tool_id: str, body: Any) -> dict[str, Any]:
+        """A plain JSON partial body whose fields replace the stored ones. What it says is
+        stored as sent, the mask included: a client that sends back `********` replaces the
+        secret with eight asterisks (tavus-api.md 11b)."""
+        if not isinstance(body, dict):
+            raise bad_request("Request body must be a JSON object")
+        with self.lock:
+            tool = self.tools.get(tool_id)
+            if tool is None:
+                raise ApiFailure(404, {"error": "Tool not found"})
+            if tool.get("is_system_tool"):
+                raise bad_request("Bad Request. Cannot modify system tools")
+            readonly = {"tool_id", "owner_id", "is_system_tool", "created_at", "updated_at"}
+            if readonly & set(body):
+                raise bad_request(f"Field '{sorted(readonly & set(body))[0]}' is read-only")
+            updated = {**tool, **copy.deepcopy(body)}
+            self._check_tool(updated, tool_id)
+            updated["updated_at"] = now()
+            self.tools[tool_id] = updated
+            self.dirty = True
+            return masked_tool(updated)
+
+    def delete_tool(self, tool_id: str) -> None:
+        """Soft delete: detached from every PAL, the name freed; system tools stay (400)."""
+        with self.lock:
+            tool = self.tools.get(tool_id)
+            if tool is None:
+                raise ApiFailure(404, {"error": "Tool not found"})
+            if tool.get("is_system_tool"):
+                raise bad_request("Bad Request. Cannot delete system tools")
+            del self.tools[tool_id]
+            for entry in self.pals.values():
+                ids = entry["doc"].get("tool_ids")
+                if isinstance(ids, list) and tool_id in ids:
+                    entry["doc"]["tool_ids"] = [i for i in ids if i != tool_id]
+            self.dirty = True
 
 
 def _check_patch_format(ops: Any) -> None:
