@@ -179,6 +179,8 @@ def test_precommit_hook_runs_on_md_manifests() -> None:
     for name in ("pals/a.yaml", "pals/a.yml", "pals/a.md"):
         assert pattern.search(name), name
     assert not pattern.search("src/a.md")
+    # notes in a subdirectory of pals/ are not passed (a directory's validate ignores them too)
+    assert not pattern.search("pals/docs/overview.md")
     readme = (ROOT / "README.md").read_text()
     assert hook["files"] in readme, "the README's local hook snippet uses the same pattern"
 
