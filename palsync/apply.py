@@ -338,10 +338,13 @@ class Applier:
         notes: list[str] = []
         current = change
         for _attempt in range(ATTEMPTS):
+            sent: list[tuple[dict[str, Any], ...]] = []  # the patches that went through
+            ops: tuple[dict[str, Any], ...] = ()
             try:
                 for ops in (current.ops, current.conferencing_ops):
                     if ops:
                         result = self.client.patch_pal(change.pal_id, list(ops), force=force)
+                        sent.append(ops)
                         if result.discarded_maker_changes:
                             notes.append("discarded the unpublished PAL Maker draft (forced)")
                         if result.publish_url:
@@ -359,16 +362,22 @@ class Applier:
                 current = fresh
                 continue
             except ApiError as err:
-                edited = self._edited_since_plan(change.pal_id, current, err)
+                edited = self._edited_since_plan(change.pal_id, ops, err)
                 if edited is None:
                     raise
+                written = (
+                    "the conferencing patch failed on its test ops and nothing of it was written "
+                    "(the other fields were updated)"
+                    if sent
+                    else "the patch failed on its test ops and nothing of it was written"
+                )
                 return Outcome(
                     change.key,
                     change.action,
                     change.pal_id,
                     "conflict",
-                    f"edited outside pal-sync since it was planned ({edited}); the patch failed "
-                    "on its test ops and nothing of it was written; run plan again",
+                    f"edited outside pal-sync since it was planned ({edited}); {written}; "
+                    "run plan again",
                 )
             self.writer.set(change.key, _entry(change, change.pal_id), drop=change.moved_from)
             verb = "adopted" if change.action == "adopt" else "updated"
@@ -387,14 +396,16 @@ class Applier:
             f"update outcome unknown after {ATTEMPTS} attempts; rerun to converge",
         )
 
-    def _edited_since_plan(self, pal_id: str, change: Change, err: ApiError) -> str | None:
-        """After a refused PATCH that carried `test` ops: the paths whose live value is no longer
-        the one the plan saw (a dashboard edit in between), or None when the refusal has another
-        cause (the error is then reported as it is)."""
+    def _edited_since_plan(
+        self, pal_id: str, ops: Sequence[Mapping[str, Any]], err: ApiError
+    ) -> str | None:
+        """After a refused PATCH (`ops`) that carried `test` ops: the paths whose live value is
+        no longer the one the plan saw (a dashboard edit in between), or None when the refusal
+        has another cause (the error is then reported as it is)."""
         refused_test = err.status in (400, 409, 412, 422)
         if isinstance(err, MakerConflict | OutcomeUnknown) or not refused_test:
             return None
-        tests = [op for op in (*change.ops, *change.conferencing_ops) if op["op"] == "test"]
+        tests = [op for op in ops if op["op"] == "test"]
         if not tests:
             return None
         pal = self.client.get_pal(pal_id)

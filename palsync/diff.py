@@ -193,7 +193,9 @@ def _holds_spelled(seen: Mapping[str, Any], pointer: str) -> bool:
     return any(p.startswith(prefix) and lookup(seen, p) is not MISSING for p in _SPELLED)
 
 
-def guard_ops(seen: Mapping[str, Any], ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def guard_ops(
+    seen: Mapping[str, Any], ops: list[dict[str, Any]], *, within: str = ""
+) -> list[dict[str, Any]]:
     """`ops` (respelled as `respell` does) preceded by RFC 6902 `test` ops for the values the
     plan saw (DESIGN 14): an edit made outside pal-sync between plan and apply at a path the
     patch changes makes the whole patch fail atomically instead of being overwritten.
@@ -204,7 +206,8 @@ def guard_ops(seen: Mapping[str, Any], ops: list[dict[str, Any]]) -> list[dict[s
     secret are never tested (they are read back masked), nor objects holding a field of
     several spellings (the server may keep it under another spelling than it shows, and a
     test compares whole objects; the field itself is tested at its own path, which the
-    server translates)."""
+    server translates). `within`: test only under this pointer (the conferencing patch goes
+    out after another PATCH that may have changed everything else)."""
     ops = respell(seen, ops)
     tests: list[dict[str, Any]] = []
     tested: set[str] = set()
@@ -214,6 +217,8 @@ def guard_ops(seen: Mapping[str, Any], ops: list[dict[str, Any]]) -> list[dict[s
             pointer = join_pointer(split_pointer(pointer)[:-1])
             if not pointer:
                 continue
+        if within and not (pointer == within or pointer.startswith(within + "/")):
+            continue
         value = lookup(seen, pointer)
         if value is MISSING or pointer in tested or _holds_secret(pointer, value):
             continue

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from palsync.errors import ApiError, LockError, MakerConflict, OutcomeUnknown
+from palsync.errors import ApiError, LockError, MakerConflict, NotFound, OutcomeUnknown
 from palsync.fields import LEASE_MARKER, LEASE_PAL_NAME, is_lease_pal
 
 #: how long a lease lives without renewal; a holder renews it every third of that
@@ -48,16 +48,17 @@ TEST_FAILED = (400, 409, 412, 422)
 
 
 def _iso(epoch: float | None) -> str | None:
+    """UTC with milliseconds (readable in the dashboard, precise enough for short test TTLs)."""
     if epoch is None:
         return None
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _epoch(text: Any) -> float | None:
-    if not isinstance(text, str):
+    if not isinstance(text, str) or not text.endswith("Z"):
         return None
     try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+        return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC).timestamp()
     except ValueError:
         return None
 
@@ -71,6 +72,8 @@ class LeaseState:
     note: str = ""
     host: str | None = None
     pid: int | None = None
+    #: the kernel boot and pid namespace `pid` belongs to (see `this_node`)
+    node: str | None = None
 
     def held(self, now: float | None = None) -> bool:
         """Held by someone and not yet expired."""
@@ -87,6 +90,7 @@ class LeaseState:
             "note": self.note,
             "host": self.host,
             "pid": self.pid,
+            "node": self.node,
         }
         return json.dumps(doc, ensure_ascii=False, separators=(", ", ": "))
 
@@ -118,13 +122,27 @@ def parse(context: Any) -> LeaseState:
         note=str(doc.get("note") or ""),
         host=doc.get("host") if isinstance(doc.get("host"), str) else None,
         pid=doc.get("pid") if isinstance(doc.get("pid"), int) else None,
+        node=doc.get("node") if isinstance(doc.get("node"), str) else None,
     )
+
+
+def this_node() -> str | None:
+    """Which kernel boot and pid namespace our pids belong to; None where that cannot be told
+    (then no holder is ever judged dead by its pid: containers and CI runners share host names
+    and pids with others)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return None
+    return f"{boot}/{namespace}" if boot else None
 
 
 def holder_is_dead(state: LeaseState) -> bool:
     """A holder on this very machine whose process is gone (kill -9, a crash) need not be
     waited for until its lease expires."""
-    if state.host != socket.gethostname() or not state.pid or state.pid == os.getpid():
+    node = this_node()
+    if node is None or state.node != node or not state.pid or state.pid == os.getpid():
         return False
     try:
         os.kill(state.pid, 0)
@@ -212,6 +230,8 @@ class Lease:
         self.pal_id: str | None = None
         self.lost = threading.Event()
         self._context: str | None = None  # the context we last wrote (our test value)
+        self._unconfirmed: str | None = None  # written, maybe: its answer and read-back failed
+        self._refusal: ApiError | None = None
         self._mutex = threading.Lock()
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
@@ -300,13 +320,29 @@ class Lease:
             ) from None
         except OutcomeUnknown:
             # the write may have landed: read it back to know
-            pal = self.client.get_pal(self.pal_id)
-            return pal is not None and pal.get("context") == fresh
+            try:
+                pal = self.client.get_pal(self.pal_id)
+            except ApiError:
+                self._unconfirmed = fresh  # the server may hold it: the next write tries both
+                raise
+            if pal is None or pal.get("context") != fresh:
+                return False
         except ApiError as err:
             if err.status in TEST_FAILED:
+                self._refusal = err
                 return False
             raise
+        self._unconfirmed = None
         return True
+
+    def _write_ours(self, state: LeaseState) -> bool:
+        """Replace our own lease record: the one we know we wrote, or the one whose answer was
+        lost (the server may hold either)."""
+        assert self._context is not None
+        unconfirmed = self._unconfirmed
+        if self._write(self._context, state):
+            return True
+        return unconfirmed is not None and self._write(unconfirmed, state)
 
     def acquire(self, *, probe: bool = True) -> None:
         pal = self.locate()
@@ -344,12 +380,22 @@ class Lease:
                             raise
                     self._start_renewing()
                     return
+                fresh = self.client.get_pal(self.pal_id)
+                if fresh is not None and fresh.get("context") == seen and self._refusal:
+                    # the record did not change: the server refuses the write itself
+                    raise LockError(
+                        f"the API refused to write this account's lease (PAL {self.pal_id}): "
+                        f"{self._refusal.message}",
+                        hint="check the lease PAL with `pal-sync lease status`; on a server "
+                        "that refuses JSON Patch test ops, use --no-lease",
+                    )
                 if time.monotonic() > deadline:
                     raise LockError(
                         f"could not take this account's lease (PAL {self.pal_id}): its record "
                         "changed on every attempt",
                         hint="look at it with `pal-sync lease status`",
                     )
+                time.sleep(random.uniform(0.05, 0.5))  # lost a race: let the winner go first
             else:
                 if verdict is not None:
                     verdict.result()
@@ -377,7 +423,14 @@ class Lease:
 
     def _state(self, now: float, note: str = "") -> LeaseState:
         return LeaseState(
-            self.holder, self.run, now, now + self.ttl, note, socket.gethostname(), os.getpid()
+            self.holder,
+            self.run,
+            now,
+            now + self.ttl,
+            note,
+            socket.gethostname(),
+            os.getpid(),
+            this_node(),
         )
 
     def _start_renewing(self) -> None:
@@ -394,14 +447,28 @@ class Lease:
                     now = time.time()
                     state = parse(self._context)
                     renewed = replace(self._state(now), acquired=state.acquired)
-                    if self._write(self._context, renewed):
+                    if self._write_ours(renewed):
                         self._context = renewed.encode()
                         continue
                     self._context = None
                 self._lose("someone else took or broke this run's account lease")
                 return
+            except NotFound:
+                with self._mutex:
+                    self._context = None
+                self._lose("the lease PAL was deleted while this run held the lease")
+                return
             except (ApiError, LockError):
-                continue  # a failed renewal is retried at the next tick; expiry is the limit
+                # retried at the next tick, unless the lease would expire before that: then
+                # another apply may take it, so this one stops first
+                with self._mutex:
+                    expires = parse(self._context).expires if self._context else None
+                    giving_up = expires is None or time.time() + self.ttl / 2 >= expires
+                    if giving_up:
+                        self._context = None
+                if giving_up:
+                    self._lose("could not renew this run's account lease before it expired")
+                    return
 
     def _lose(self, why: str) -> None:
         self.lost.set()
@@ -442,12 +509,12 @@ class Lease:
         if self._renewer is not None and self._renewer is not threading.current_thread():
             self._renewer.join(timeout=5)
         with self._mutex:
-            seen, self._context = self._context, None
-            if seen is None or self.pal_id is None:
+            if self._context is None or self.pal_id is None:
                 return
             free = LeaseState(note=f"last released by {self.holder} at {_iso(time.time())}")
             with contextlib.suppress(ApiError, LockError):
-                self._write(seen, free)
+                self._write_ours(free)
+            self._context = None
 
     def __enter__(self) -> Lease:
         self.acquire()
@@ -465,9 +532,16 @@ def status(client: Any) -> tuple[dict[str, Any] | None, LeaseState]:
     return dict(pal), parse(pal.get("context"))
 
 
-def break_lease(client: Any, breaker: str | None = None) -> tuple[str | None, LeaseState]:
-    """Free the lease whoever holds it; returns (lease PAL id, the state it had)."""
-    pal, state = status(client)
+def break_lease(
+    client: Any, breaker: str | None = None, seen: Mapping[str, Any] | None = None
+) -> tuple[str | None, LeaseState]:
+    """Free the lease; returns (lease PAL id, the state it had). With `seen` (the lease PAL as
+    shown to the user), only that holder's lease is broken: if it changed since, nothing is."""
+    pal: dict[str, Any] | None
+    if seen is not None:
+        pal, state = dict(seen), parse(seen.get("context"))
+    else:
+        pal, state = status(client)
     if pal is None or state.holder is None:
         return (str(pal["pal_id"]) if pal else None), state
     lease = Lease(client, holder=breaker)

@@ -26,7 +26,7 @@ from palsync.canonical import (
     project_live,
 )
 from palsync.diff import FieldChange, field_changes, guard_ops, patch_ops
-from palsync.fields import STOCK_PAL_IDS, is_secret_pointer
+from palsync.fields import CONFERENCING_PREFIX, STOCK_PAL_IDS, is_secret_pointer
 from palsync.lock import UNVERIFIED, Lock, LockEntry, is_unverified, secret_fingerprint
 
 ACTIONS = ("create", "update", "adopt", "delete", "noop", "blocked")
@@ -767,7 +767,8 @@ def _plan_one(
     ]
     removals = [f.path for f in fields if f.removed]
     ops, conf_ops = patch_ops(live, sets, removals) if sets or removals else ([], [])
-    ops, conf_ops = guard_ops(pal, ops), guard_ops(pal, conf_ops)
+    ops = guard_ops(pal, ops)
+    conf_ops = guard_ops(pal, conf_ops, within=CONFERENCING_PREFIX)
 
     direction: str | None = "local"
     if owned and entry:

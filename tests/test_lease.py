@@ -17,7 +17,7 @@ import yaml
 
 from palsync.emulator import Emulator
 from palsync.fields import LEASE_PAL_NAME
-from palsync.lease import LeaseState, parse
+from palsync.lease import LeaseState, parse, this_node
 from tests.workflow import Workspace, pal_body
 
 
@@ -91,23 +91,28 @@ def test_two_clones_applying_at_once_make_no_duplicate(ws: Workspace) -> None:
             (clone / "pals" / f"p{i:02d}.yaml").write_text(
                 yaml.safe_dump(pal_body(i)), encoding="utf-8"
             )
-    ws.emulator.faults.set_latency(0.01)  # long enough for the two runs to overlap
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "palsync", "apply", "--auto-approve", "--lease-wait", "60"],
+    ws.emulator.faults.set_latency(0.05)  # the first apply holds the lease for a second or two
+
+    def start(clone: Path) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "palsync", "apply", "--auto-approve", "--parallelism", "2"],
             cwd=clone,
             env={**os.environ, **ws.env, "PALSYNC_CACHE_DIR": str(clone / "cache")},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for clone in clones
-    ]
+
+    procs = [start(clones[0])]
+    deadline = time.monotonic() + 30
+    while parse(lease_pal(ws)["context"]).holder is None and time.monotonic() < deadline:
+        time.sleep(0.02)  # the second starts while the first holds the lease
+    procs.append(start(clones[1]))
     results = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], results
     names = ws.names()
     assert len(names) == 40 and len(set(names)) == 40, "no PAL was created twice"
-    assert any("waiting for the account lease" in err for _, err in results)
+    assert "waiting for the account lease" in results[1][1], "the second waited for the first"
     ws.emulator.faults.set_latency(0)
     for clone in clones:  # each clone's lock now owns the same 40 PALs: both plans are clean
         proc = subprocess.run(
@@ -151,8 +156,17 @@ def test_a_lease_of_a_dead_process_on_this_host_is_taken_over_at_once(ws: Worksp
     pid = int(dead.stdout)
     now = time.time()
     host = socket.gethostname()
-    hold_lease(ws, LeaseState(f"me@{host} pid {pid}", "r9", now, now + 600, "", host, pid))
+    node = this_node()
+    assert node, "this test needs /proc (Linux)"
+    dead_here = LeaseState(f"me@{host} pid {pid}", "r9", now, now + 600, "", host, pid, node)
+    # the same host name and pid in another pid namespace or boot (a container, another CI
+    # runner called the same) is not known to be dead: it is waited for
+    elsewhere = LeaseState(f"me@{host} pid {pid}", "r9", now, now + 600, "", host, pid, "x/1")
     ws.write("a", pal_body(1))
+    hold_lease(ws, elsewhere)
+    refused = ws.run("apply", "--auto-approve", "--lease-wait", "0")
+    assert refused.code == 1 and f"me@{host} pid {pid}" in refused.err
+    hold_lease(ws, dead_here)
     result = ws.run("apply", "--auto-approve", "--lease-wait", "0")
     assert result.code == 0, result.out + result.err
     assert ws.names() == ["PAL 001"]
@@ -254,3 +268,158 @@ def test_a_plan_file_applies_only_to_its_own_account(
         assert other_key.code == 1 and "another API key" in other_key.err
         assert "another-key-0000000000000000" not in other_key.err
         assert other.store.user_pals() == []
+
+
+# ---------------------------------------------------------------- found by review
+
+
+def client_for(ws: Workspace) -> Any:
+    from palsync.api import TavusClient
+
+    return TavusClient(ws.emulator.url, ws.api_key, backoff_base=0.001)
+
+
+def test_conferencing_added_with_another_layers_change_is_no_conflict(ws: Workspace) -> None:
+    ws.write("a", pal_body(1, layers={"llm": {"model": "tavus-gpt-oss"}}))
+    assert ws.run("apply", "--auto-approve").code == 0
+    layers = {"llm": {"model": "tavus-glm-4.7"}, "conferencing": {"username": "acme-bot"}}
+    ws.write("a", pal_body(1, layers=layers))
+    result = ws.run("apply", "--auto-approve")
+    assert result.code == 0, result.out + result.err
+    live = ws.emulator.store.user_pals()[0]["layers"]
+    assert live["llm"]["model"] == "tavus-glm-4.7"
+    assert live["conferencing"]["username"] == "acme-bot"
+
+
+def test_a_lease_lost_while_planning_applies_nothing(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import palsync.cli.apply as cli_apply
+
+    for i in range(5):
+        ws.write(f"p{i}", pal_body(i))
+    monkeypatch.setenv("PALSYNC_LEASE_TTL", "0.6")  # renewed every 0.2 s
+    real = cli_apply.make_plan
+
+    def plan_then_lose(*args: Any, **kwargs: Any) -> Any:
+        out = real(*args, **kwargs)
+        hold_lease(ws, other_holder(300))  # broken and taken while the plan was read
+        time.sleep(0.6)
+        return out
+
+    monkeypatch.setattr(cli_apply, "make_plan", plan_then_lose)
+    result = ws.run("apply", "--auto-approve")
+    assert result.code == 1 and "lost the account lease" in result.err
+    assert ws.names() == []
+
+
+def test_a_legacy_spelling_on_reads_does_not_fail_the_guarded_patch(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ws.emulator.store
+    real_render = store.render
+
+    def render(pal_id: str, legacy: bool = False) -> dict[str, Any]:
+        out = real_render(pal_id, legacy)
+        flow = out.get("layers", {}).get("conversational_flow")
+        if isinstance(flow, dict):  # this server shows the persona-era name on reads
+            for name in ("pal_interruptibility", "face_interruptibility"):
+                if name in flow:
+                    flow["replica_interruptibility"] = flow.pop(name)
+        return out
+
+    monkeypatch.setattr(store, "render", render)
+    flow = {"pal_interruptibility": "low"}
+    ws.write("a", pal_body(1, layers={"conversational_flow": flow}))
+    assert ws.run("apply", "--auto-approve").code == 0
+    flow = {"pal_interruptibility": "low", "turn_taking_patience": "high"}
+    ws.write("a", pal_body(1, layers={"conversational_flow": flow}))
+    result = ws.run("apply", "--auto-approve")
+    assert result.code == 0, result.out + result.err
+
+
+def test_a_lease_pal_deleted_mid_run_is_noticed(ws: Workspace) -> None:
+    from palsync.lease import Lease
+
+    with client_for(ws) as client:
+        lease = Lease(client, ttl=0.6, wait=0)
+        lease.acquire()
+        assert lease.pal_id is not None
+        ws.emulator.store.delete_pal(lease.pal_id)  # deleted in the dashboard
+        assert lease.lost.wait(2.0), "the holder stops starting anything new"
+        lease.release()
+
+
+def test_a_holder_that_cannot_renew_gives_up_before_its_lease_expires(ws: Workspace) -> None:
+    from palsync.emulator.faults import FaultRule
+    from palsync.lease import Lease
+
+    with client_for(ws) as client:
+        lease = Lease(client, ttl=0.9, wait=0)
+        lease.acquire()
+        started = time.monotonic()
+        path = f"/v2/pals/{lease.pal_id}"
+        ws.emulator.faults.add(FaultRule("status", method="PATCH", path=path, status=500))
+        assert lease.lost.wait(2.0)
+        # given up before another apply could take the expired lease over
+        assert time.monotonic() - started < 0.9
+        ws.emulator.faults.clear()
+        lease.release()
+
+
+def test_a_server_refusing_lease_writes_is_an_error_not_a_request_storm(ws: Workspace) -> None:
+    from palsync.emulator.faults import FaultRule
+    from palsync.errors import LockError
+    from palsync.lease import Lease
+
+    path = f"/v2/pals/{lease_pal(ws)['pal_id']}"
+    ws.emulator.faults.add(FaultRule("status", method="PATCH", path=path, status=422))
+    before = len(ws.emulator.requests())
+    with client_for(ws) as client, pytest.raises(LockError, match="refused to write"):
+        Lease(client, wait=3).acquire()
+    assert len(ws.emulator.requests()) - before < 10
+
+
+def test_lease_break_breaks_only_the_holder_it_showed(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import palsync.cli.lease as cli_lease
+
+    hold_lease(ws, other_holder(300))
+    alice = LeaseState("alice@laptop pid 7", "r2", time.time(), time.time() + 300, "", "laptop", 7)
+
+    def yes_but_meanwhile(*args: Any, **kwargs: Any) -> bool:
+        hold_lease(ws, alice)  # while the question was read, that run ended and another began
+        return True
+
+    monkeypatch.setattr(cli_lease, "confirm", yes_but_meanwhile)
+    result = ws.run("lease", "break")
+    assert result.code == 1 and "changed while it was being broken" in result.err
+    assert parse(lease_pal(ws)["context"]).holder == "alice@laptop pid 7"
+
+
+def test_a_renewal_whose_answer_and_read_back_were_lost_keeps_the_lease(ws: Workspace) -> None:
+    from palsync.emulator.faults import FaultRule
+    from palsync.lease import Lease
+
+    with client_for(ws) as client:
+        lease = Lease(client, ttl=0.9, wait=0)
+        lease.acquire()
+        path = f"/v2/pals/{lease.pal_id}"
+        ws.emulator.faults.add(FaultRule("drop_after_commit", method="PATCH", path=path, times=1))
+        ws.emulator.faults.add(FaultRule("status", method="GET", path=path, status=500, times=1))
+        time.sleep(1.2)  # several renewals: the lost one, then ones that must still pass
+        assert not lease.lost.is_set()
+        assert parse(lease_pal(ws)["context"]).run == lease.run
+        lease.release()
+    assert parse(lease_pal(ws)["context"]).holder is None
+
+
+def test_a_bad_lease_ttl_is_a_clear_error(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws.write("a", pal_body(1))
+    for value in ("nan", "inf", "0", "-5", "soon"):
+        monkeypatch.setenv("PALSYNC_LEASE_TTL", value)
+        result = ws.run("apply", "--auto-approve")
+        assert result.code == 1 and "PALSYNC_LEASE_TTL" in result.err, value
+        assert "Internal error" not in result.err
+    assert ws.names() == []

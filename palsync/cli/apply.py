@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 from typing import Any
 
@@ -46,7 +47,12 @@ def take_lease(client: Any, emulator: bool, wait: float) -> Lease:
     try:
         ttl = float(raw_ttl) if raw_ttl else DEFAULT_TTL
     except ValueError:
-        raise UsageError(f"PALSYNC_LEASE_TTL={raw_ttl!r} is not a number of seconds") from None
+        ttl = math.nan
+    if not (math.isfinite(ttl) and 0.5 <= ttl <= 86400):
+        raise UsageError(
+            f"PALSYNC_LEASE_TTL={raw_ttl!r} is not a number of seconds from 0.5 to 86400",
+            hint=f"unset it for the default of {DEFAULT_TTL:.0f} s",
+        )
     lease = Lease(
         client, ttl=ttl, wait=wait, notice=lambda line: click.echo(line, err=True), hint_file=hint
     )
@@ -315,6 +321,8 @@ def command(
             )
             if lease is not None:
                 lease.on_lost = lambda why: applier.stop(f"not attempted ({why})")
+                if lease.lost.is_set():  # lost while planning, or at the prompt
+                    applier.stop("not attempted (this run lost the account lease before applying)")
             outcomes = applier.run()
     # not attempted (the lease was lost, --on-error abort) is not done: exit 1 as well
     failed = [o for o in outcomes if o.failed or o.result == "skipped"]

@@ -484,6 +484,15 @@ def check_binding(saved: dict[str, Any], binding: dict[str, str], path: str) -> 
             f"{binding['api_url']}; nothing was applied",
             hint="apply it where it was made, or plan again against this API",
         )
+    if (
+        bound.get("fingerprint") != binding["fingerprint"]
+        and binding["api_url"] == "embedded emulator"
+    ):
+        raise StalePlanError(
+            f"plan file {path} was made against another embedded emulator (another "
+            ".palsync/ state directory); nothing was applied",
+            hint="apply it from the directory it was planned in, or plan again here",
+        )
     if bound.get("fingerprint") != binding["fingerprint"]:
         raise StalePlanError(
             f"plan file {path} was made with another API key (another account?) than this run's "

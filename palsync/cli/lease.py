@@ -92,6 +92,6 @@ def break_command(emulator: bool, api_key_file: str | None, verbose: bool, yes: 
         ):
             click.echo("Nothing changed.")
             return EXIT_OK
-        pal_id, _ = break_lease(client)
+        pal_id, _ = break_lease(client, seen=pal)
     click.echo(f"Broke the lease held by {state.holder} (lease PAL {pal_id}).")
     return EXIT_OK
