@@ -423,3 +423,29 @@ def test_a_bad_lease_ttl_is_a_clear_error(ws: Workspace, monkeypatch: pytest.Mon
         assert result.code == 1 and "PALSYNC_LEASE_TTL" in result.err, value
         assert "Internal error" not in result.err
     assert ws.names() == []
+
+
+def test_a_killed_lease_holder_is_taken_over(ws: Workspace) -> None:
+    import signal
+
+    for i in range(20):
+        ws.write(f"p{i:02d}", pal_body(i))
+    ws.emulator.faults.set_latency(0.1)
+    holder = subprocess.Popen(
+        [sys.executable, "-m", "palsync", "apply", "--auto-approve", "--parallelism", "1"],
+        cwd=ws.root,
+        env={**os.environ, **ws.env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while parse(lease_pal(ws)["context"]).holder is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert parse(lease_pal(ws)["context"]).held(), "the first apply holds the lease"
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=10)
+    assert parse(lease_pal(ws)["context"]).held(), "a killed holder cannot release it"
+    ws.emulator.faults.set_latency(0)
+    result = ws.run("apply", "--auto-approve", "--lease-wait", "0")
+    assert result.code == 0, result.out + result.err
+    assert len(ws.names()) == 20 and len(set(ws.names())) == 20
