@@ -454,7 +454,9 @@ def test_emulator_state_file_holds_no_secret_and_stays_faithful(tmp_path: Path) 
     text = state.read_text()
     for secret in (LLM_KEY, HEADER, TTS_KEY):
         assert secret not in text
-    assert text.count("emulator-sealed:scrypt:") == 3
+    # the PAL's three secrets, and the seeded registry tool's bearer token (issue 11)
+    assert text.count("emulator-sealed:scrypt:") == 4
+    assert "tool-token-seeded" not in text
     same = [
         {"op": "replace", "path": "/layers/llm/api_key", "value": LLM_KEY},
         {"op": "replace", "path": "/layers/llm/headers/X-Token", "value": HEADER},

@@ -114,7 +114,9 @@ def command(
     """Serve a faithful local Tavus API on loopback (Ctrl-C to stop).
 
     Point pal-sync at it with TAVUS_API_URL=http://HOST:PORT and any TAVUS_API_KEY.
-    Tests can change faults at run time: POST /_emulator/faults, GET /_emulator/requests.
+    Tests can change faults at run time: POST /_emulator/faults, GET /_emulator/requests,
+    and behaviours with POST /_emulator/options ({"unknown_fields": "reject"},
+    {"interruptibility": "face_interruptibility"}, {"empty_patch_answers": true}).
     These admin endpoints need the API key too (x-api-key), and never return a secret:
     stored secrets are masked on every read, and --state keeps only one-way digests of them.
     """
