@@ -85,6 +85,63 @@ def set_told(monkeypatch: pytest.MonkeyPatch, told: list[str]) -> None:
             monkeypatch.setenv(name, HEADER)
 
 
+def test_pal_maker_account_imports_validates_and_plans_clean(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Acceptance (issue 11): PALs with tool_ids, knowledge_base and capabilities layers,
+    disclosure fields, read-only extras, an unknown field inside a layer, two PALs with the
+    same name, masked secrets: import --all, validate, then plan --detailed-exitcode exits 0
+    with the secret variables set as import's output said."""
+    first = maker_pal(ws, "Order helper", "You help with orders.\nBe brief.")
+    second = maker_pal(ws, "Order helper", "You help with orders too.")
+    other = maker_pal(ws, "Greeter", "You greet visitors.")
+    shown = ws.emulator.store.render(first)
+    assert shown["layers"]["llm"]["api_key"] != LLM_KEY, "the emulator masks secrets"
+
+    result = ws.run("import", "--all")
+    assert result.code == 0, result.err
+    told = variables_told(result.err)
+    assert len(told) == 9, told  # three secrets of each of three PALs
+    assert "unverified" in result.err and "--resend-secrets" in result.err
+
+    lock = ws.lock()["pals"]
+    assert sorted(e["pal_id"] for e in lock.values()) == sorted([first, second, other])
+    assert len(lock) == 3, "same-named PALs each get their own key and lock entry"
+    for entry in lock.values():
+        assert sorted(entry["secrets"]) == [
+            "/layers/llm/api_key",
+            "/layers/llm/headers/X-Token",
+            "/layers/tts/api_key",
+        ]
+        assert all(is_unverified(v) for v in entry["secrets"].values())
+
+    for key, entry in lock.items():
+        doc = yaml.safe_load((ws.pals / f"{key}.yaml").read_text())
+        for name, value in MAKER_FIELDS.items():
+            assert doc[name] == value, (key, name)
+        for layer, value in MAKER_LAYERS.items():
+            assert doc["layers"][layer] == value, (key, layer)
+        assert doc["layers"]["llm"]["future_knob"] == 3, "an unknown field is imported"
+        assert not set(READ_ONLY_EXTRAS) & set(doc), "read-only fields are never imported"
+        assert doc["layers"]["llm"]["api_key"].startswith("${PALSYNC_")
+        pinned = doc.get("x-palsync", {}).get("pal_id")
+        assert pinned == (entry["pal_id"] if entry["pal_id"] != other else None)
+    text = "".join(p.read_text() for p in ws.pals.iterdir())
+    for secret in (LLM_KEY, TTS_KEY, HEADER, "********"):
+        assert secret not in text
+
+    checked = ws.run("validate")
+    assert checked.code == 0, checked.out + checked.err
+    assert "future_knob" in checked.out, "an unknown field is a warning, not silence"
+
+    set_told(monkeypatch, told)
+    plan = ws.run("plan", "--detailed-exitcode")
+    assert plan.code == 0, plan.out + plan.err
+    assert "No changes" in plan.out and "9 secret(s) unverified" in plan.out
+    patches = [r for r in ws.emulator.requests() if r[0] in ("PATCH", "POST")]
+    assert not patches, "plan never writes"
+
+
 def secret_pal(ws: Workspace, i: int, name: str | None = None) -> str:
     body = pal_body(i, **({"pal_name": name} if name else {}))
     body["layers"] = {
@@ -180,6 +237,24 @@ def test_unverified_marker_is_never_a_fingerprint() -> None:
         assert fp.startswith("scrypt:") and not is_unverified(fp)
     assert is_unverified(UNVERIFIED) and not is_unverified(None)
     assert not is_unverified("sha256:" + "0" * 64)
+
+
+def test_same_named_pals_each_get_a_key_a_pin_and_a_lock_entry(ws: Workspace) -> None:
+    store = ws.emulator.store
+    ids = [str(store.create_pal(pal_body(i, pal_name="Twin"), False)["pal_id"]) for i in range(3)]
+    ws.emulator.store.create_pal(pal_body(9, pal_name="Solo"), False)
+    result = ws.run("import", "--all")
+    assert result.code == 0, result.err
+    assert result.out.count("pinned by id") == 3
+    lock = ws.lock()["pals"]
+    assert sorted(lock) == ["solo", "twin", "twin-2", "twin-3"]
+    assert sorted(lock[k]["pal_id"] for k in ("twin", "twin-2", "twin-3")) == sorted(ids)
+    for key in ("twin", "twin-2", "twin-3"):
+        doc = yaml.safe_load((ws.pals / f"{key}.yaml").read_text())
+        assert doc["x-palsync"] == {"pal_id": lock[key]["pal_id"]}
+    assert "x-palsync" not in (ws.pals / "solo.yaml").read_text()
+    plan = ws.run("plan", "--detailed-exitcode")
+    assert plan.code == 0, plan.out + plan.err
 
 
 LONG_PROMPT = "# Role\n\nYou are the support agent of ACME.\n\n- Be brief.\n- Costs are $5.\n"
