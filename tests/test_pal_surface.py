@@ -447,3 +447,69 @@ def test_same_named_manifests_are_an_error_unless_pinned_by_id(ws: Workspace) ->
     ws.write("twin-2", {**body, "x-palsync": {"pal_id": "p0123456789a"}})
     checked = ws.run("validate")
     assert checked.code == 0, checked.out  # told apart by the pin, as import writes them
+
+
+# ------------------------------------------------------------------ the pure core, unit by unit
+
+
+@pytest.mark.parametrize("shown", [(s,) for s in INTERRUPTIBILITY] + [INTERRUPTIBILITY])
+def test_live_interruptibility_in_any_spelling_is_the_canonical_field(
+    shown: tuple[str, ...],
+) -> None:
+    from palsync.canonical import normalise_live
+
+    flow = {name: "low" for name in shown} | {"turn_taking_patience": "high"}
+    live = normalise_live({"pal_id": "p1", "uuid": "u", "layers": {"conversational_flow": flow}})
+    assert live == {
+        "layers": {
+            "conversational_flow": {"face_interruptibility": "low", "turn_taking_patience": "high"}
+        }
+    }
+
+
+def test_unknown_objects_are_leaves_and_layers_are_walked() -> None:
+    from palsync.canonical import desired_form
+
+    flat, secrets = desired_form(
+        {
+            "future": {"a": {"b": 1}},
+            "visual_disclosure": {"badge": True},
+            "layers": {
+                "llm": {"future_obj": {"x": 1}, "headers": {"X-Key": "k"}, "model": "m"},
+                "holograms": {"depth": 3, "nested": {"n": 1}},
+                "tts": {"voice_settings": {"speed": 1, "engine_knob": {"q": 2}}},
+            },
+        }
+    )
+    assert flat == {
+        "/future": {"a": {"b": 1}},
+        "/visual_disclosure": {"badge": True},
+        "/layers/llm/future_obj": {"x": 1},
+        "/layers/llm/model": "m",
+        "/layers/holograms/depth": 3,
+        "/layers/holograms/nested": {"n": 1},
+        "/layers/tts/voice_settings/speed": 1,
+        "/layers/tts/voice_settings/engine_knob": {"q": 2},
+    }
+    assert secrets == {"/layers/llm/headers/X-Key": "k"}
+
+
+def test_ops_go_where_the_server_shows_the_field_and_objects_holding_it_are_not_tested() -> None:
+    from palsync.diff import guard_ops
+
+    seen = {"layers": {"conversational_flow": {"replica_interruptibility": "low"}}}
+    ops = [
+        {"op": "replace", "path": FLOW + "face_interruptibility", "value": "high"},
+        {"op": "add", "path": FLOW + "wake_phrase", "value": "hey"},
+    ]
+    assert guard_ops(seen, ops) == [
+        {"op": "test", "path": FLOW + "replica_interruptibility", "value": "low"},
+        {"op": "replace", "path": FLOW + "replica_interruptibility", "value": "high"},
+        {"op": "add", "path": FLOW + "wake_phrase", "value": "hey"},
+    ]
+    absent = {"layers": {"conversational_flow": {"wake_phrase": "hi"}}}
+    add = [{"op": "add", "path": FLOW + "face_interruptibility", "value": "high"}]
+    assert guard_ops(absent, add) == [
+        {"op": "test", "path": FLOW.rstrip("/"), "value": {"wake_phrase": "hi"}},
+        *add,
+    ]

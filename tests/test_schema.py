@@ -108,3 +108,125 @@ def test_fast_validator_agrees_with_jsonschema_on_the_corpus() -> None:
             assert is_valid(doc) == validator.is_valid(doc), file.name
             checked += 1
     assert checked > 20
+
+
+def schema_at(pointer: str) -> dict[str, Any]:
+    node = load_schema()
+    for token in pointer.strip("/").split("/"):
+        node = node["properties"][token]
+    return node
+
+
+#: tavus-api.md 11a: pointer -> what its schema must say
+SECTION_11A: dict[str, dict[str, Any]] = {
+    "/tool_ids": {"type": "array", "maxItems": 50},
+    "/memories": {"type": "array"},
+    "/guardrail_tags": {"type": "array", "maxItems": 50},
+    "/verbal_disclosure": {},
+    "/visual_disclosure": {},
+    "/persona_description": {},
+    "/disclosure_type": {},
+    "/languages": {},
+    "/layers/llm/default_query": {"type": "object"},
+    "/layers/llm/disable_vision": {"type": "boolean"},
+    "/layers/llm/enable_llm_proxy": {"type": "boolean"},
+    "/layers/llm/model_name": {"type": "string"},
+    "/layers/llm/is_custom": {"type": "boolean"},
+    "/layers/llm/endpoint": {"type": "string"},
+    "/layers/llm/extra_body": {"type": "object"},
+    "/layers/tts/tts_model_name": {},
+    "/layers/tts/pronunciation_dictionary_id": {"type": "string"},
+    "/layers/tts/playht_user_id": {"type": "string"},
+    "/layers/tts/tts_emotion_control": {},
+    "/layers/tts/voice_settings": {"type": "object", "x-unknown-keys": "accept"},
+    "/layers/tts/voice_id": {},
+    "/layers/stt/hotwords": {"type": "string"},
+    "/layers/stt/smart_turn_detection": {"type": "boolean"},
+    "/layers/perception/tool_prompt": {"type": "string"},
+    "/layers/perception/perception_tool_prompt": {"type": "string"},
+    "/layers/perception/ambient_awareness_queries": {"type": "array"},
+    "/layers/conversational_flow/face_interruptibility": {"enum": ["low", "medium", "high"]},
+    "/layers/conversational_flow/pal_interruptibility": {"enum": ["low", "medium", "high"]},
+    "/layers/conversational_flow/replica_interruptibility": {"enum": ["low", "medium", "high"]},
+    "/layers/conversational_flow/wake_phrase": {"type": "string"},
+    "/layers/conversational_flow/sleep_phrase": {"type": "string"},
+    "/layers/conversational_flow/noise_cancellation": {},
+    "/layers/conversational_flow/voice_isolation": {},
+    "/layers/conversational_flow/idle_engagement": {},
+    "/layers/conferencing/whitelabel": {"type": "boolean"},
+    "/layers/capabilities/mcp_enabled": {"type": "boolean"},
+    "/layers/capabilities/search_enabled": {"type": "boolean"},
+    "/layers/capabilities/activity_log_enabled": {"type": "boolean"},
+    "/layers/capabilities/search_results_prompt_injection_prevention_enabled": {"type": "boolean"},
+    "/layers/knowledge_base/rag_score_threshold": {"type": "number"},
+    "/layers/knowledge_base/rag_n_chunks": {"type": "integer"},
+    "/layers/knowledge_base/rag_surrounding_chunk_radius": {"type": "integer"},
+    "/layers/knowledge_base/enable_rag_observability_app_messages": {"type": "boolean"},
+    "/layers/knowledge_base/use_procedure_goalchain": {"type": "boolean"},
+    "/layers/sts": {"type": "object", "x-unknown-keys": "accept"},
+    "/layers/transport": {"type": "object", "x-unknown-keys": "accept"},
+}
+
+
+def test_every_field_of_section_11a_is_in_the_schema() -> None:
+    for pointer, expected in SECTION_11A.items():
+        node = schema_at(pointer)
+        assert node.get("description"), pointer
+        for keyword, value in expected.items():
+            assert node.get(keyword) == value, (pointer, keyword, node.get(keyword))
+    assert "speech-to-speech" in schema_at("/pipeline_mode")["enum"]
+    assert schema_at("/tool_ids")["items"]["minLength"] == 1
+    assert schema_at("/memories")["items"]["type"] == "string"
+    # fields in no Tavus source, opaque ones: no constraint was invented
+    for pointer in ("/languages", "/layers/tts/voice_id", "/verbal_disclosure"):
+        assert set(schema_at(pointer)) == {"description"}, pointer
+
+
+def test_read_only_fields_are_refused_by_name() -> None:
+    from palsync.fields import READ_ONLY_TOP_LEVEL
+
+    schema = load_schema()
+    assert set(schema["propertyNames"]["not"]["enum"]) == READ_ONLY_TOP_LEVEL
+    assert not READ_ONLY_TOP_LEVEL & set(schema["properties"])
+
+
+def test_every_mapping_of_the_api_is_open_world_and_says_so() -> None:
+    """The editor schema never rejects a key `validate` only warns about (DESIGN 2)."""
+    mappings = [(name, sub) for name, sub in properties(load_schema()) if "properties" in sub]
+    mappings.append(("tool", load_schema()["$defs"]["tool"]))
+    for name, sub in mappings:
+        if name == "x-palsync":  # pal-sync's own settings: closed
+            assert sub["additionalProperties"] is False
+            continue
+        assert "additionalProperties" not in sub, name
+        assert sub["x-unknown-keys"] in ("warn", "accept"), name
+        if sub["x-unknown-keys"] == "warn":
+            assert "did you mean" in sub["description"], name
+    assert "additionalProperties" not in load_schema()
+
+
+def test_what_the_schema_rejects_validate_reports_as_an_error() -> None:
+    """Editor and CLI agree: a document the schema refuses is never valid for `validate`
+    (the converse does not hold: typos and cross-field rules are `validate`'s alone)."""
+    import yaml
+
+    from palsync.validation import validate_paths
+
+    validator = jsonschema.Draft202012Validator(load_schema())
+    checked = 0
+    for file in sorted((ROOT / "tests" / "corpus").glob("*/*.yaml")):
+        try:
+            doc = yaml.safe_load(file.read_bytes())
+        except (yaml.YAMLError, UnicodeDecodeError):
+            continue
+        if not isinstance(doc, dict):
+            continue
+        _, problems = validate_paths([str(file)], env={})
+        errors = [p for p in problems if p.is_error]
+        if not validator.is_valid(doc):
+            assert errors, file.name
+        warned = [p for p in problems if p.code in ("unknown-key", "unverified-field")]
+        if warned and not errors:
+            assert validator.is_valid(doc), file.name  # warnings only: the schema agrees
+        checked += 1
+    assert checked > 25
