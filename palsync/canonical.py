@@ -28,6 +28,7 @@ from palsync.fields import (
     MEMBERWISE,
     READ_ONLY_TOP_LEVEL,
     SERVER_MANAGED_POINTERS,
+    SPELLINGS,
     escape_pointer_token,
     is_secret_pointer,
     join_pointer,
@@ -116,6 +117,20 @@ def leaves(doc: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
         yield prefix, doc
 
 
+def canonical_pointer(pointer: str) -> str:
+    """`pointer` with another spelling of a field (`fields.SPELLINGS`) replaced by the
+    canonical one: an `x-palsync.ignore` entry may name any spelling."""
+    for canonical, others in SPELLINGS.items():
+        for other in others:
+            if pointer == other or pointer.startswith(other + "/"):
+                return canonical + pointer[len(other) :]
+    return pointer
+
+
+def _ignored(ignore: Iterable[str]) -> tuple[str, ...]:
+    return tuple(canonical_pointer(i) for i in ignore)
+
+
 def _skip(pointer: str, ignore: Iterable[str]) -> bool:
     if pointer in SERVER_MANAGED_POINTERS:
         return True
@@ -124,7 +139,7 @@ def _skip(pointer: str, ignore: Iterable[str]) -> bool:
 
 def desired_form(body: Mapping[str, Any], ignore: Iterable[str] = ()) -> tuple[Flat, Flat]:
     """(comparable leaves, secret leaves) of a resolved manifest body."""
-    ignore = tuple(ignore)
+    ignore = _ignored(ignore)
     flat: Flat = {}
     secret: Flat = {}
     for pointer, value in flatten(body).items():
@@ -153,7 +168,7 @@ def lookup(doc: Any, pointer: str) -> Any:
 
 def live_form(live: Mapping[str, Any], pointers: Iterable[str], ignore: Iterable[str] = ()) -> Flat:
     """The live document projected onto `pointers` (absent ones left out)."""
-    ignore = tuple(ignore)
+    ignore = _ignored(ignore)
     flat: Flat = {}
     for pointer in pointers:
         if _skip(pointer, ignore) or is_secret_pointer(pointer):
@@ -203,7 +218,7 @@ def project_live(
 ) -> Flat:
     """`live_leaves(live)` restricted to `pointers`, minus ignored ones, without flattening the
     whole document: only the asked pointers are walked (the plan's per-PAL hot path)."""
-    ignore = tuple(ignore)
+    ignore = _ignored(ignore)
     flat: Flat = {}
     for pointer in pointers:
         tokens = _tokens(pointer)

@@ -513,3 +513,14 @@ def test_ops_go_where_the_server_shows_the_field_and_objects_holding_it_are_not_
         {"op": "test", "path": FLOW.rstrip("/"), "value": {"wake_phrase": "hi"}},
         *add,
     ]
+
+
+def test_an_ignore_pointer_may_name_any_spelling() -> None:
+    from palsync.canonical import desired_form, project_live
+
+    body = {"layers": {"conversational_flow": {"face_interruptibility": "low", "wake_phrase": "w"}}}
+    for spelling in INTERRUPTIBILITY:
+        ignore = [FLOW + spelling]
+        flat, _ = desired_form(body, ignore)
+        assert flat == {FLOW + "wake_phrase": "w"}, spelling
+        assert project_live(body, [FLOW + "face_interruptibility"], ignore) == {}, spelling
