@@ -66,11 +66,13 @@ def normalise_live(pal: Mapping[str, Any]) -> dict[str, Any]:
     `fields.LEGACY_LAYER`'s order) and read-only fields dropped."""
     doc: dict[str, Any] = {}
     for key, value in pal.items():
-        if key in LEGACY_TOP_LEVEL and LEGACY_TOP_LEVEL[key] in pal:
-            continue  # both names: the current one wins
-        key = LEGACY_TOP_LEVEL.get(key, key)
         if key in READ_ONLY_TOP_LEVEL:
             continue
+        current = LEGACY_TOP_LEVEL.get(key)
+        if current is not None:
+            if current in pal:
+                continue  # both names: the current one wins
+            key = current
         doc[key] = value
     layers = doc.get("layers")
     if isinstance(layers, dict):
@@ -128,7 +130,7 @@ def canonical_pointer(pointer: str) -> str:
 
 
 def _ignored(ignore: Iterable[str]) -> tuple[str, ...]:
-    return tuple(canonical_pointer(i) for i in ignore)
+    return tuple(canonical_pointer(i) for i in ignore) if ignore else ()
 
 
 def _skip(pointer: str, ignore: Iterable[str]) -> bool:
