@@ -46,6 +46,7 @@ def measure(count: int, repeat: int = 3) -> dict[str, float]:
         base = {"TAVUS_API_URL": emu.url, "TAVUS_API_KEY": KEY, "PALSYNC_CACHE_DIR": cache}
         cmd = [*pal_sync(), "plan", "--detailed-exitcode"]
         best: dict[str, Run] = {}
+        cpu: dict[str, float] = {}
         for mode, extra in (("cold", {"PALSYNC_NO_CACHE": "1"}), ("warm", {})):
             if mode == "warm":
                 run(cmd, Path(tmp), base)  # fills the cache
@@ -55,6 +56,9 @@ def measure(count: int, repeat: int = 3) -> dict[str, float]:
                 runs.append(run(cmd, Path(tmp), {**base, **extra}))
                 assert runs[-1].code == 0, runs[-1].out[-2000:]
             best[mode] = min(runs, key=lambda r: r.wall)
+            # CPU of its own best run: a run's CPU only ever grows with noise (another process,
+            # a page fault), and the fastest wall is not always the least CPU
+            cpu[mode] = min(r.cpu for r in runs)
         requests = sum(emu.request_counts().values())
     return {
         "pals": count,
@@ -63,8 +67,8 @@ def measure(count: int, repeat: int = 3) -> dict[str, float]:
         "wall_s": best["warm"].wall,
         "cold_wall_s": best["cold"].wall,
         "floor_s": 2 * LATENCY,
-        "cpu_s": best["warm"].cpu,
-        "cold_cpu_s": best["cold"].cpu,
+        "cpu_s": cpu["warm"],
+        "cold_cpu_s": cpu["cold"],
         "rss_mib": max(best["warm"].max_rss_mib, best["cold"].max_rss_mib),
     }
 

@@ -20,6 +20,7 @@ from palsync.canonical import (
     desired_form,
     document_hash,
     fingerprint,
+    json_equal,
     live_form,
     lookup,
     normalise_live,
@@ -739,12 +740,13 @@ def _plan_one(
     )
     live_flat = project_live(live, [*flat, *removed], d.ignore)
     current = {p: v for p, v in live_flat.items() if p in flat}
-    current_fp = fingerprint(current)
+    unchanged = json_equal(current, flat)  # fingerprint(current) == fp, without encoding
     old_secrets = entry.secrets if owned and entry else {}
     if (
         owned
         and entry is not None
-        and current_fp == fp == entry.fingerprint
+        and unchanged
+        and fp == entry.fingerprint
         and entry.managed == managed
         and old_secrets == secret_fps
         and not any(p in live_flat for p in removed)
@@ -752,7 +754,7 @@ def _plan_one(
     ):
         return Change(d.key, "noop", None, pal_id, **base)  # the common case: nothing to do
     fields: list[FieldChange] = []
-    if current_fp != fp or any(p in live_flat for p in removed):
+    if not unchanged or any(p in live_flat for p in removed):
         fields = field_changes(live_flat, flat, removed)
     sets = {f.path: f.after for f in fields if not f.removed}
     for pointer, value in sorted(secrets.items()):
