@@ -524,3 +524,26 @@ def test_an_ignore_pointer_may_name_any_spelling() -> None:
         flat, _ = desired_form(body, ignore)
         assert flat == {FLOW + "wake_phrase": "w"}, spelling
         assert project_live(body, [FLOW + "face_interruptibility"], ignore) == {}, spelling
+
+
+def test_every_new_field_created_through_the_api_imports_back_and_plans_clean(
+    ws: Workspace,
+) -> None:
+    """Import is lossless for every 11a field: the manifest it writes holds the value the PAL
+    was created with, it validates, and the plan right after the import is clean."""
+    import yaml
+
+    for i, (pointer, before, _after) in enumerate(FIELDS):
+        api_create(ws, body_with(i, pointer, before))
+    result = ws.run("import", "--all")
+    assert result.code == 0, result.out + result.err
+    by_name = {}
+    for path in ws.pals.glob("*.yaml"):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        by_name[doc["pal_name"]] = doc
+    for i, (pointer, before, _after) in enumerate(FIELDS):
+        doc = by_name[f"Surface {i:02d}"]
+        # interruptibility comes back in the canonical spelling, whichever the server showed
+        assert lookup(doc, pointer) == before, (pointer, doc)
+    assert ws.run("validate").code == 0
+    assert_clean(ws)
