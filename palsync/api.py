@@ -220,6 +220,7 @@ class RateGovernor:
     BETA = 0.9  # decrease factor on a 429
     PROBE = 0.25  # increase per second until a 429 is met while paced: finds the limit fast
     GROWTH = 0.02  # increase per second once the limit is known: stays just under it
+    CALM = 5.0  # seconds without a 429 after which a pace far below the known limit climbs fast
     START = 1.0  # first rate: this share of what went through in the last second
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -231,6 +232,9 @@ class RateGovernor:
         self._pause_until = 0.0
         self._decreased_at = -math.inf
         self._ceiling: float | None = None  # the paced rate at which the last 429 came
+        #: the highest paced rate a 429 ever came at: after a calm spell (a burst of 429s
+        #: that cut the pace far down, then none), the pace climbs back fast up to below it
+        self._highest: float | None = None
         self._ok: deque[float] = deque()  # when recent successes were answered
         self.limited = 0
 
@@ -271,7 +275,10 @@ class RateGovernor:
                 self._headers(headers, now)
             if self.rate is not None and self.policy is None:
                 # per success, so that many per second: this share of the rate per second
-                self.rate += self.PROBE if self._ceiling is None else self.GROWTH
+                calm = now - self._decreased_at > self.CALM
+                far_below = self._highest is not None and self.rate < self._highest * self.BETA**2
+                fast = self._ceiling is None or (calm and far_below)
+                self.rate += self.PROBE if fast else self.GROWTH
 
     def throttled(self, sent_at: float, headers: httpx.Headers, retry_after: float | None) -> bool:
         """A 429; True when it changed the rate (the caller may say so)."""
@@ -288,6 +295,7 @@ class RateGovernor:
                 self.rate = max(1.0, self.START * len(self._ok))
             else:
                 self._ceiling = self.rate
+                self._highest = max(self._highest or 0.0, self.rate)
                 self.rate = max(0.5, self.rate * self.BETA)
             self._decreased_at = now
             self._next = max(self._next, now + 1.0 / self.rate)
@@ -535,6 +543,13 @@ class TavusClient:
                         + ", not an answer of the Tavus API; nothing is assumed done",
                         hint="check TAVUS_API_URL: a proxy or login page seems to answer for it",
                     )
+                if (create or method == "PATCH") and status >= 500 and status not in RETRY_STATUS:
+                    # a 500 may come after the write committed: never a blind "it failed"
+                    # (a create's intent stays in the lock, and is looked for again)
+                    detail, _ = _detail(response)
+                    raise OutcomeUnknown(
+                        method, path, status, f"{detail}; the request may have taken effect"
+                    )
                 if status not in RETRY_STATUS:
                     raise self._error(method, path, response)
                 if (create or method == "PATCH") and status != 429:
@@ -690,13 +705,12 @@ class TavusClient:
 
         Reads until a page shows the end: an empty page, a page shorter than an earlier one, a
         page shorter than the `limit` asked for while `total_count` agrees that nothing is
-        left, or the last predicted page when the lock's count (`expected`), `total_count` and
-        the distinct items read all agree. `total_count` otherwise only sizes the next batch of
-        pages; it never ends the listing alone,
+        left. `total_count` only sizes the next batch of pages; it never ends the listing alone,
         and a wrong one (missing, a lie, one off because a PAL was deleted meanwhile) costs
-        requests, never items. With `expected` (the lock's count) every predicted page goes out
-        at once: one round trip when the guess holds. Bounded: MAX_PAGES pages, and a full page
-        of items already listed (a server that ignores `page`) is an error, not a loop.
+        requests, never items. With `expected` (the lock's count) every predicted page and one
+        more go out at once: one round trip when the guess holds. Bounded: MAX_PAGES pages, and
+        a full page of items already listed (a server that ignores `page`) is an error, not a
+        loop.
         """
 
         def identity(item: dict) -> Any:
@@ -710,7 +724,9 @@ class TavusClient:
         total: int | None = None
         pages = 0
         page = first_page
-        batch = max(1, -(-expected // PAGE_SIZE))
+        # every page the lock predicts and one more, at once: a full last page never ends the
+        # listing on its own (the lock and total_count may both be wrong by the same amount)
+        batch = expected // PAGE_SIZE + 1 if expected else 1
         while True:
             batch = min(batch, MAX_PAGES - pages)
             if batch <= 0:
@@ -751,13 +767,7 @@ class TavusClient:
                         "seem to honour `page`, so pal-sync cannot know it has seen every item",
                         hint="nothing was changed; report this server behaviour",
                     )
-                agreed = complete and total == expected == len(seen)  # lock and count agree
-                if (
-                    not fresh
-                    or len(data) < size
-                    or (len(data) < PAGE_SIZE and complete)
-                    or (agreed and number == page + batch - 1)
-                ):
+                if not fresh or len(data) < size or (len(data) < PAGE_SIZE and complete):
                     # the end: a page of items already seen (a listing that shifted, or one
                     # short answer repeated by a server that ignores `page`), a page shorter
                     # than the others, or shorter than asked with the count agreeing

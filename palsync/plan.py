@@ -257,10 +257,14 @@ def build(
         d.key: prepared[d.key] if prepared is not None else prepare(d, lock.salt) for d in chosen
     }
     twins = _nameless_twins(chosen, preps)
+    conflicts = _pin_conflicts(desired, lock, all_keys)
     for d in chosen:
         prep = preps[d.key]
         if d.key in twins:
             changes.append(_blocked_twin(d, prep, twins[d.key]))
+            continue
+        if d.key in conflicts:
+            changes.append(_blocked(d, prep, conflicts[d.key]))
             continue
         old = moves.get(d.key)
         if old is None:
@@ -342,6 +346,37 @@ def missing_pins(desired: Sequence[Desired], live: Sequence[Mapping[str, Any]]) 
     return sorted(d.key for d in desired if d.pal_id and d.pal_id not in ids)
 
 
+def _pin_conflicts(
+    desired: Sequence[Desired], lock: Lock, manifest_keys: Collection[str]
+) -> dict[str, str]:
+    """key → why it is blocked, for a pin that cannot be right: two manifests pinning one PAL,
+    or a pin to the PAL the lock entry of another manifest owns (one PAL, one manifest: either
+    would overwrite the other's body, and the lock could not record both)."""
+    by_pin: dict[str, list[str]] = {}
+    for d in desired:
+        if d.pal_id:
+            by_pin.setdefault(d.pal_id, []).append(d.key)
+    owners = lock.claimed_ids()
+    reasons: dict[str, str] = {}
+    for pal_id, keys in by_pin.items():
+        if len(keys) > 1:
+            for key in keys:
+                others = ", ".join(k for k in keys if k != key)
+                reasons[key] = (
+                    f"x-palsync.pal_id {pal_id} is pinned by {others} too; a PAL has one "
+                    "manifest: remove all pins but one"
+                )
+            continue
+        (key,) = keys
+        owner = owners.get(pal_id)
+        if owner is not None and owner != key and owner in manifest_keys:
+            reasons[key] = (
+                f"x-palsync.pal_id {pal_id} is the PAL of manifest {owner} (its lock entry); a "
+                f"PAL has one manifest: remove the pin, or the manifest {owner}"
+            )
+    return reasons
+
+
 def _moves(
     desired: Sequence[Desired],
     live_by_id: Mapping[str, Mapping[str, Any]],
@@ -354,6 +389,15 @@ def _moves(
     manifest is gone. Without this a renamed file would create a second PAL of the same name
     (and `--prune` would then delete the first)."""
     pinned = {d.pal_id for d in desired if d.pal_id}
+    owners = lock.claimed_ids()
+    moves: dict[str, str] = {}
+    for d in desired:
+        # a pin to the PAL of a lock entry whose manifest is gone (a renamed file that was also
+        # pinned): it takes that entry over, in one lock write, never two keys on one PAL
+        old = owners.get(d.pal_id or "")
+        taken_over = old is not None and old != d.key and old not in manifest_keys
+        if taken_over and lock.get(d.key) is None and d.pal_id in live_by_id:
+            moves[d.key] = str(old)
     orphans: dict[str, list[str]] = {}
     for key, entry in lock.entries.items():
         pal = live_by_id.get(entry.pal_id or "")
@@ -363,8 +407,7 @@ def _moves(
             continue
         orphans.setdefault(str(pal.get("pal_name")), []).append(key)
     if not orphans:
-        return {}
-    moves = {}
+        return moves
     for d in desired:
         name = d.body.get("pal_name")
         if d.pal_id or lock.get(d.key) is not None or not isinstance(name, str):
@@ -536,14 +579,20 @@ def _nameless_twins(
 
 def _blocked_twin(d: Desired, prep: Prepared, others: Sequence[Desired]) -> Change:
     files = ", ".join(o.path for o in others)
+    return _blocked(
+        d,
+        prep,
+        f"{d.path} and {files} have no pal_name and the same body: after an interrupted "
+        "apply pal-sync could not tell their PALs apart (a duplicate risk); give each a "
+        "distinct pal_name",
+    )
+
+
+def _blocked(d: Desired, prep: Prepared, reason: str) -> Change:
     return Change(
         d.key,
         "blocked",
-        reasons=(
-            f"{d.path} and {files} have no pal_name and the same body: after an interrupted "
-            "apply pal-sync could not tell their PALs apart (a duplicate risk); give each a "
-            "distinct pal_name",
-        ),
+        reasons=(reason,),
         managed=prep.managed,
         fingerprint=prep.fingerprint,
         protected=d.protected,
@@ -575,7 +624,7 @@ def _identify(
                 f"{new} (--recreate); update the pin"
                 + (f" to {entry.pal_id}" if entry.pal_id else "")
             )
-        elif d.key in recreate:
+        elif d.key in recreate and not (entry is not None and entry.pal_id in live_by_id):
             notes.append(
                 f"pinned PAL {d.pal_id} no longer exists; --recreate {d.key}: a new PAL is "
                 "created (update x-palsync.pal_id to its id afterwards)"

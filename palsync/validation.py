@@ -74,6 +74,7 @@ def check(manifests: Sequence[Manifest], env: Mapping[str, str] | None = None) -
         problems.extend(schema_problems(m))
         problems.extend(semantic_problems(m, environ))
     problems.extend(_duplicate_names(manifests))
+    problems.extend(_duplicate_pins(manifests))
     problems.extend(_secret_variable_problems(manifests))
     return problems
 
@@ -538,6 +539,30 @@ def _duplicate_names(manifests: Sequence[Manifest]) -> list[Problem]:
             )
         else:
             first[same] = m
+    return problems
+
+
+def _duplicate_pins(manifests: Sequence[Manifest]) -> list[Problem]:
+    """Two manifests pinned (`x-palsync.pal_id`) to one PAL would overwrite each other's body
+    on every apply: a PAL has one manifest."""
+    problems: list[Problem] = []
+    first: dict[str, Manifest] = {}
+    for m in manifests:
+        pinned = m.settings.pal_id
+        if not pinned:
+            continue
+        if pinned in first:
+            problems.append(
+                _error(
+                    m,
+                    "/x-palsync/pal_id",
+                    f"x-palsync.pal_id: {visible(pinned)} is also pinned by {first[pinned].path}; "
+                    "a PAL has one manifest",
+                    "duplicate-pin",
+                )
+            )
+        else:
+            first[pinned] = m
     return problems
 
 

@@ -343,7 +343,7 @@ def test_the_api_key_never_appears_in_logs_errors_or_reprs(
 
 @pytest.mark.parametrize(
     ("total", "cap", "expected", "requests"),
-    [(250, 100, 250, 3), (250, 100, 100, 3), (120, 50, 120, 3), (30, 100, 0, 1), (5, 100, 900, 9)],
+    [(250, 100, 250, 3), (250, 100, 100, 3), (120, 50, 120, 3), (30, 100, 0, 1), (5, 100, 900, 10)],
 )
 def test_expected_count_fetches_all_pages_at_once_and_stays_correct(
     total: int, cap: int, expected: int, requests: int
@@ -353,3 +353,29 @@ def test_expected_count_fetches_all_pages_at_once_and_stays_correct(
         pals = client.list_pals(expected=expected)
     assert len({p["pal_id"] for p in pals}) == total
     assert len(seen) == requests
+
+
+def test_the_pace_climbs_back_fast_after_a_burst_of_429s() -> None:
+    from palsync.api import RateGovernor
+
+    now = [0.0]
+    governor = RateGovernor(clock=lambda: now[0])
+    headers = httpx.Headers()
+
+    def step(ok: bool) -> None:
+        sent = now[0]
+        now[0] += 1 / governor.rate if governor.rate else 0.05
+        if ok:
+            governor.success(headers)
+        else:
+            governor.throttled(sent, headers, None)
+
+    while now[0] < 2:
+        step(True)
+    while now[0] < 12:  # ten seconds of nothing but 429s: the pace falls far
+        step(False)
+    assert governor.rate is not None and governor.rate < 2
+    started = now[0]
+    while governor.rate < 15 and now[0] - started < 300:
+        step(True)
+    assert now[0] - started < 30, "back near the limit in seconds, not minutes"

@@ -267,7 +267,7 @@ def test_prune_never_deletes_a_pal_a_manifest_pins(ws: Workspace) -> None:
     (ws.pals / "a.yaml").unlink()
     ws.write("b", {**pal_body(1), "x-palsync": {"pal_id": pal_id}})
     plan = ws.run("plan", "--prune")
-    assert "managed by b" in plan.out, plan.out
+    assert "(moved from a)" in plan.out, plan.out  # the pinned manifest takes the entry over
     ws.emulator.log.clear()
     result = ws.run("apply", "--auto-approve", "--prune")
     assert result.code == 0, result.out + result.err
@@ -482,3 +482,49 @@ def test_malformed_lock_entry_types_are_a_clear_error(ws: Workspace, entry: Any)
         assert "Internal error" not in result.err
         assert "palsync.lock" in result.err and "entry 'a'" in result.err, result.err
     assert ws.names() == []
+
+
+# ---------------------------------------------------------------- found by review
+
+
+def test_a_create_answered_500_after_it_committed_makes_no_duplicate(ws: Workspace) -> None:
+    ws.write("a", {"system_prompt": "Nameless.", "default_face_id": FACE})
+    store = ws.emulator.store
+    real = store.create_pal
+
+    def commit_then_fail(body: Any, legacy: bool) -> Any:
+        real(body, legacy)
+        raise RuntimeError("boom after commit")  # the emulator answers 500
+
+    store.create_pal = commit_then_fail  # type: ignore[method-assign]
+    try:
+        ws.run("apply", "--auto-approve")
+    finally:
+        store.create_pal = real  # type: ignore[method-assign]
+    result = ws.run("apply", "--auto-approve")
+    assert result.code == 0, result.out + result.err
+    assert len(store.user_pals()) == 1, "the committed PAL was found, not created again"
+
+
+def test_recreate_is_refused_while_the_lock_maps_the_key_to_a_live_pal(ws: Workspace) -> None:
+    ws.write("a", pal_body(1))
+    assert ws.run("apply", "--auto-approve").code == 0
+    ws.write("a", {**pal_body(1), "x-palsync": {"pal_id": MISSING_PIN}})  # a mistyped pin
+    result = ws.run("apply", "--auto-approve", "--recreate", "a")
+    assert result.code == 1 and "pin that instead" in result.out + result.err
+    assert ws.names() == ["PAL 001"], "no second PAL, and the lock entry is kept"
+    assert ws.lock()["pals"]["a"]["pal_id"]
+
+
+def test_two_manifests_pinning_one_pal_are_refused(ws: Workspace) -> None:
+    ws.write("a", pal_body(1))
+    assert ws.run("apply", "--auto-approve").code == 0
+    pal_id = ws.lock()["pals"]["a"]["pal_id"]
+    ws.write("b", {**pal_body(2), "x-palsync": {"pal_id": pal_id}})
+    applied = ws.run("apply", "--auto-approve")
+    assert applied.code == 1 and "a PAL has one manifest" in applied.out + applied.err
+    assert ws.run("plan").code == 1, "still blocked, never a lock every command refuses"
+    ws.write("c", {**pal_body(3), "x-palsync": {"pal_id": pal_id}})
+    (ws.pals / "a.yaml").unlink()
+    checked = ws.run("validate")
+    assert checked.code == 1 and "is also pinned by" in checked.out

@@ -466,6 +466,8 @@ def test_prune_drops_only_the_entry_of_a_pal_that_is_not_live_or_in_use() -> Non
     a = want("b", "Alpha", pin="p000000000a1")
     lock = (
         LOCK.with_entry("old", LockEntry("p000000000a1", "fp"))
+        # b has an entry of its own (a PAL since deleted): it does not take "old" over
+        .with_entry("b", LockEntry("p0000000gone", "fp"))
         .with_entry("tmpl", LockEntry("p000000000t1", "fp"))
         .with_entry("stock", LockEntry("pe13ed370726", "fp"))
     )
@@ -476,6 +478,27 @@ def test_prune_drops_only_the_entry_of_a_pal_that_is_not_live_or_in_use() -> Non
     assert "managed by b" in by_key["old"].warnings[0]
     assert "stock PAL" in by_key["stock"].warnings[0]
     assert by_key["b"].pal_id == "p000000000a1"
+
+
+def test_a_pinned_manifest_takes_over_the_entry_of_its_pal_whose_manifest_is_gone() -> None:
+    lock = LOCK.with_entry("old", LockEntry("p000000000a1", "fp"))
+    plan = build([want("b", "Alpha", pin="p000000000a1")], [pal("p000000000a1", "Alpha")], lock)
+    (change,) = plan.changes
+    assert (change.key, change.pal_id, change.moved_from) == ("b", "p000000000a1", "old")
+
+
+def test_pins_that_cannot_both_be_right_are_blocked() -> None:
+    live = [pal("p000000000a1", "Alpha")]
+    twice = build(
+        [want("a", "Alpha", pin="p000000000a1"), want("b", "Beta", pin="p000000000a1")], live, LOCK
+    )
+    assert [c.action for c in twice.changes] == ["blocked", "blocked"]
+    assert "pinned by b too" in twice.changes[0].reasons[0]
+    owned = LOCK.with_entry("a", LockEntry("p000000000a1", "fp"))
+    plan = build([want("a", "Alpha"), want("b", "Beta", pin="p000000000a1")], live, owned)
+    by_key = {c.key: c for c in plan.changes}
+    assert by_key["b"].action == "blocked" and "manifest a" in by_key["b"].reasons[0]
+    assert by_key["a"].action != "blocked"
 
 
 def test_an_orphaned_intent_is_found_by_name_and_deleted_only_with_prune() -> None:
