@@ -20,7 +20,13 @@ from typing import Any
 import yaml
 
 from palsync.canonical import desired_form, fingerprint, normalise_live
-from palsync.fields import KEY_PATTERN, SERVER_MANAGED_POINTERS, is_secret_pointer, split_pointer
+from palsync.fields import (
+    KEY_PATTERN,
+    SERVER_MANAGED_POINTERS,
+    escape_pointer_token,
+    is_secret_pointer,
+    split_pointer,
+)
 from palsync.lock import UNVERIFIED, Lock, LockEntry
 from palsync.schema import load_schema
 
@@ -104,7 +110,7 @@ def manifest_body(pal: Mapping[str, Any], key: str) -> tuple[dict[str, Any], dic
         if isinstance(value, dict):
             out = {}
             for k, v in value.items():
-                child = f"{pointer}/{k}"
+                child = f"{pointer}/{escape_pointer_token(str(k))}"
                 if child in SERVER_MANAGED_POINTERS:
                     continue
                 out[k] = walk(v, child)

@@ -335,3 +335,29 @@ def test_plan_leaves_unverified_secrets_alone_unless_resent() -> None:
     assert change.secret_fingerprints["/layers/llm/api_key"].startswith("scrypt:")
     assert [op["path"] for op in change.ops if op["op"] != "test"] == ["/layers/llm/api_key"]
     assert LLM_KEY not in json.dumps(resent.to_dict())
+
+
+def test_a_header_named_with_a_tilde_imports_and_plans_clean(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review finding: the importer built the lock's pointer from the raw header name, so
+    `X~Tok` was recorded unescaped; the next plan sent the "unverified" secret and a remove op
+    the server refused (422) on every apply."""
+    import re
+
+    ws.emulator.store.create_pal(
+        {
+            "pal_name": "Hdr",
+            "system_prompt": "x",
+            "default_face_id": "r90bbd427f71",
+            "layers": {"llm": {"model": "m", "headers": {"X~Tok": "hv-SECRET-1"}}},
+        },
+        False,
+    )
+    result = ws.run("import", "--all")
+    assert result.code == 0, result.out + result.err
+    for name in set(re.findall(r"PALSYNC_[A-Z0-9_]+", result.out + result.err)):
+        monkeypatch.setenv(name, "hv-SECRET-1")
+    assert ws.run("validate").code == 0
+    plan = ws.run("plan", "--detailed-exitcode")
+    assert plan.code == 0, plan.out + plan.err
