@@ -199,6 +199,7 @@ def import_one(
     resolved = _unescape(body)
     flat, _ = desired_form(resolved)
     from palsync import redact
+    from palsync.schema import typo_pointers
 
     # their values are secrets of this run: never printed, never written into a manifest
     redact.register(*(environ[name] for name in variables.values() if name in environ))
@@ -206,8 +207,14 @@ def import_one(
     # value, so none is fingerprinted; the plan leaves them alone until --resend-secrets
     secrets = dict.fromkeys(variables, UNVERIFIED)
     entry = LockEntry(str(pal["pal_id"]), fingerprint(flat), tuple(sorted(flat)), secrets)
+    settings: dict[str, Any] = {}
     if pin:
-        body = {**body, "x-palsync": {"pal_id": str(pal["pal_id"])}}
+        settings["pal_id"] = str(pal["pal_id"])
+    typos = typo_pointers(body)
+    if typos:  # a field the server returned is no typo: written as it is, and validates
+        settings["accept_unknown"] = typos
+    if settings:
+        body = {**body, "x-palsync": settings}
     text, suffix = None, ".yaml"
     if markdown and wants_markdown(body):
         text = to_markdown(body)

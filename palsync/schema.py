@@ -7,6 +7,7 @@ for files that fail it, to report every problem with its field path and a sugges
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -78,10 +79,45 @@ def _release() -> str:
 def open_world_problems(m: Manifest) -> list[Problem]:
     """DESIGN 2, open world. The schema accepts keys it does not list; this walk of the
     manifest finds them: one close to a known key of the same mapping is an error (a typo,
-    with "did you mean"); any other is a warning, and is sent, compared and patched as
-    written. A field that appears in no Tavus source is a warning too. Mappings of unknown
-    keys, free-form objects and open objects are not walked (whatever they hold is sent)."""
-    found: list[tuple[str, str, str]] = []  # (pointer, schema path of the mapping, key)
+    with "did you mean") unless `x-palsync.accept_unknown` names it; any other is a warning,
+    and is sent, compared and patched as written. A field that appears in no Tavus source is a
+    warning too. Mappings of unknown keys, free-form objects and open objects are not walked
+    (whatever they hold is sent)."""
+    found, unverified = _unknown_keys(m.raw)
+    if not found and not unverified:
+        return []
+    settings = m.raw.get("x-palsync")
+    accepted = settings.get("accept_unknown") if isinstance(settings, dict) else None
+    accepted = set(accepted) if isinstance(accepted, list) else set()
+    positions = positions_for(m.path)
+    problems: list[Problem] = []
+    for pointer in unverified:
+        problems.append(
+            Problem(
+                positions.locate(pointer, at_key=True),
+                f"{_name(pointer)}: appears {UNVERIFIED[pointer]}; accepted without checks "
+                "and sent as written",
+                severity="warning",
+                pointer=pointer,
+                code="unverified-field",
+            )
+        )
+    for pointer, path, key in found:
+        problems.append(_unknown_key(pointer, key, _KNOWN[path][1], positions, pointer in accepted))
+    return problems
+
+
+def typo_pointers(doc: Mapping[str, Any]) -> list[str]:
+    """Pointers of the keys in `doc` that `validate` would refuse as typos of known ones
+    (import marks them `x-palsync.accept_unknown`: a field the server returned is no typo)."""
+    found, _ = _unknown_keys(doc)
+    return [pointer for pointer, path, key in found if _closest(key, _KNOWN[path][1])[2]]
+
+
+def _unknown_keys(doc: Mapping[str, Any]) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """([(pointer, schema path of its mapping, key)] of keys the schema does not list, where
+    unknown keys are allowed; [pointers of fields in no Tavus source])."""
+    found: list[tuple[str, str, str]] = []
     unverified: list[str] = []
 
     def walk(value: Any, pointer: str, path: str) -> None:
@@ -104,31 +140,14 @@ def open_world_problems(m: Manifest) -> list[Problem]:
             for i, item in enumerate(value):
                 walk(item, f"{pointer}/{i}", path + "/*")
 
-    walk(m.raw, "", "")
-    if not found and not unverified:
-        return []
-    positions = positions_for(m.path)
-    problems: list[Problem] = []
-    for pointer in unverified:
-        problems.append(
-            Problem(
-                positions.locate(pointer, at_key=True),
-                f"{_name(pointer)}: appears {UNVERIFIED[pointer]}; accepted without checks "
-                "and sent as written",
-                severity="warning",
-                pointer=pointer,
-                code="unverified-field",
-            )
-        )
-    for pointer, path, key in found:
-        problems.append(_unknown_key(pointer, key, _KNOWN[path][1], positions))
-    return problems
+    walk(doc, "", "")
+    return found, unverified
 
 
-def _unknown_key(pointer: str, key: str, known: frozenset[str], positions: Positions) -> Problem:
+def _closest(key: str, known: frozenset[str]) -> tuple[str, float, bool]:
+    """(the closest known key, its similarity, whether `key` reads as a typo of it)."""
     import difflib
 
-    where = positions.locate(pointer, at_key=True)
     best, score = "", 0.0
     folded = key.lower().replace("-", "_")
     for candidate in sorted(known):
@@ -141,7 +160,15 @@ def _unknown_key(pointer: str, key: str, known: frozenset[str], positions: Posit
     # a known name with a word added (`model_v2`, `speculative_inference_mode`) is a new
     # field, not a typo
     extends = key.startswith(best + "_") or key.endswith("_" + best)
-    if score >= TYPO and not extends:
+    return best, score, score >= TYPO and not extends
+
+
+def _unknown_key(
+    pointer: str, key: str, known: frozenset[str], positions: Positions, accepted: bool = False
+) -> Problem:
+    where = positions.locate(pointer, at_key=True)
+    best, score, typo = _closest(key, known)
+    if typo and not accepted:
         return Problem(
             where,
             f"{_name(pointer)}: unknown key; did you mean `{best}`?",

@@ -489,10 +489,16 @@ x_palsync = closed(
             {"type": "string", "pattern": "^(/[^/]*)+$"},
             uniqueItems=True,
         ),
+        "accept_unknown": strings(
+            "JSON Pointers of keys that look like typos of known ones but are meant as written "
+            "(a field the server returned, written here by import): a warning, not an error.",
+            {"type": "string", "pattern": "^(/[^/]*)+$"},
+            uniqueItems=True,
+        ),
     },
 )
 
-pal_name = s("Display name. May change freely; the file name is the PAL's identity.", maxLength=256)
+pal_name = s("Display name. May change freely; the file name is the PAL's identity.")
 NO_PROMPT = " Refused with `pipeline_mode` echo or speech-to-speech."
 OPAQUE = "Written by PAL Maker (with `disclosure_type`); shape unconfirmed, sent as written."
 properties: dict[str, Any] = {

@@ -361,3 +361,29 @@ def test_a_header_named_with_a_tilde_imports_and_plans_clean(
     assert ws.run("validate").code == 0
     plan = ws.run("plan", "--detailed-exitcode")
     assert plan.code == 0, plan.out + plan.err
+
+
+def test_a_server_field_that_looks_like_a_typo_imports_and_validates(ws: Workspace) -> None:
+    """Review finding: keys the server returned that are close to known ones (`pal_description`
+    beside `persona_description`, `language` beside `languages`) made the imported directory
+    fail validation. A field the server returned is no typo: import marks it
+    `x-palsync.accept_unknown`, validate then warns instead of refusing."""
+    created = ws.emulator.store.create_pal(
+        {"pal_name": "Maker", "system_prompt": "x", "default_face_id": FACE}, False
+    )
+    doc = ws.emulator.store.pals[created["pal_id"]]["doc"]
+    doc["pal_description"] = "Answers questions about orders."
+    doc["language"] = "en"
+    result = ws.run("import", "--all")
+    assert result.code == 0, result.out + result.err
+    (path,) = ws.pals.glob("*.yaml")
+    manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert manifest["pal_description"] == "Answers questions about orders."
+    assert sorted(manifest["x-palsync"]["accept_unknown"]) == ["/language", "/pal_description"]
+    checked = ws.run("validate")
+    assert checked.code == 0, checked.out
+    assert "pal_description: not known to pal-sync" in checked.out
+    assert ws.run("plan", "--detailed-exitcode").code == 0
+    # the same key typed by hand, without the mark, stays an error
+    ws.write("typed", {**pal_body(2), "pal_description": "typed"})
+    assert ws.run("validate").code == 1
