@@ -169,7 +169,13 @@ def kitchen_sink(i: int) -> dict[str, Any]:
         body["persona_name"] = body.pop("pal_name")
         body["default_replica_id"] = body.pop("default_face_id")
     if i % 4 == 2:
-        body["x-palsync"] = {"protected": True, "ignore": ["/greeting"]}
+        # a field close to a known one that the server holds, marked as meant (import does so)
+        body["pal_description"] = f"Described {i}"
+        body["x-palsync"] = {
+            "protected": True,
+            "ignore": ["/greeting"],
+            "accept_unknown": ["/pal_description"],
+        }
     return body
 
 
