@@ -553,6 +553,7 @@ properties: dict[str, Any] = {
 }
 
 READ_ONLY = sorted(READ_ONLY_TOP_LEVEL)
+NON_EMPTY = {"minLength": 1}
 SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://pal-sync.dev/schemas/pal.schema.json",
@@ -568,6 +569,64 @@ SCHEMA = {
         "not": {"enum": READ_ONLY},
     },
     UNKNOWN: "warn",
+    # the rules `validate` checks beyond single fields, so that an editor flags what validate
+    # refuses (validate reports them in its own words and skips these schema errors); typos of
+    # known keys and two interruptibility spellings with different values stay validate's alone
+    "allOf": [
+        {
+            "description": "Every PAL needs a default face (e.g. the stock face r90bbd427f71).",
+            "anyOf": [
+                {"required": ["default_face_id"], "properties": {"default_face_id": NON_EMPTY}},
+                {
+                    "required": ["default_replica_id"],
+                    "properties": {"default_replica_id": NON_EMPTY},
+                },
+            ],
+        },
+        {
+            "description": "`system_prompt` is required with the `full` pipeline (the default).",
+            "if": {
+                "anyOf": [
+                    {"not": {"required": ["pipeline_mode"]}},
+                    {"properties": {"pipeline_mode": {"const": "full"}}},
+                ]
+            },
+            "then": {"required": ["system_prompt"], "properties": {"system_prompt": NON_EMPTY}},
+        },
+        {
+            "description": "`echo` and `speech-to-speech` take no `system_prompt`, no `context` "
+            "and no `layers.conferencing`.",
+            "if": {
+                "required": ["pipeline_mode"],
+                "properties": {"pipeline_mode": {"enum": ["echo", "speech-to-speech"]}},
+            },
+            "then": {
+                "not": {
+                    "anyOf": [
+                        {"required": ["system_prompt"]},
+                        {"required": ["context"]},
+                        {
+                            "required": ["layers"],
+                            "properties": {"layers": {"required": ["conferencing"]}},
+                        },
+                    ]
+                }
+            },
+        },
+        {
+            "description": "A legacy name and its current name are not both set.",
+            "not": {
+                "anyOf": [
+                    {"required": ["pal_name", "persona_name"]},
+                    {"required": ["default_face_id", "default_replica_id"]},
+                ]
+            },
+        },
+        {
+            "description": "pal-sync never manages template PALs.",
+            "not": {"required": ["is_template"], "properties": {"is_template": {"const": True}}},
+        },
+    ],
     "$defs": {"tool": TOOL},
 }
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 
 from palsync.schema import load_schema
 
@@ -207,7 +208,9 @@ def test_every_mapping_of_the_api_is_open_world_and_says_so() -> None:
 
 def test_what_the_schema_rejects_validate_reports_as_an_error() -> None:
     """Editor and CLI agree: a document the schema refuses is never valid for `validate`
-    (the converse does not hold: typos and cross-field rules are `validate`'s alone)."""
+    (the converse does not hold for typos of known keys and for two interruptibility spellings
+    with different values, which are `validate`'s alone; the cross-field rules are tested
+    both ways below)."""
     import yaml
 
     from palsync.validation import validate_paths
@@ -230,3 +233,46 @@ def test_what_the_schema_rejects_validate_reports_as_an_error() -> None:
             assert validator.is_valid(doc), file.name  # warnings only: the schema agrees
         checked += 1
     assert checked > 25
+
+
+#: documents that break one cross-field rule of `validate` (review: the editor showed them clean)
+FACE = {"default_face_id": "r90bbd427f71"}
+CROSS_FIELD = {
+    "no face": {"pal_name": "A", "system_prompt": "x"},
+    "full without a prompt": {"pal_name": "A", **FACE},
+    "full with an empty prompt": {"pal_name": "A", "system_prompt": "", **FACE},
+    "echo with a prompt": {"pipeline_mode": "echo", "system_prompt": "x", **FACE},
+    "speech-to-speech with context": {"pipeline_mode": "speech-to-speech", "context": "x", **FACE},
+    "echo with conferencing": {
+        "pipeline_mode": "echo",
+        "layers": {"conferencing": {"username": "bot-a"}},
+        **FACE,
+    },
+    "both names": {"pal_name": "A", "persona_name": "A", "system_prompt": "x", **FACE},
+    "both faces": {"system_prompt": "x", "default_replica_id": "r90bbd427f71", **FACE},
+    "a template": {"system_prompt": "x", "is_template": True, **FACE},
+}
+FINE = {
+    "legacy face": {"system_prompt": "x", "default_replica_id": "r90bbd427f71"},
+    "echo": {"pipeline_mode": "echo", **FACE},
+    "not a template": {"system_prompt": "x", "is_template": False, **FACE},
+}
+
+
+@pytest.mark.parametrize("case", sorted(CROSS_FIELD) + sorted(FINE))
+def test_the_schema_and_validate_agree_on_cross_field_rules(case: str, tmp_path: Path) -> None:
+    import yaml
+
+    from palsync.schema import is_valid
+    from palsync.validation import validate_paths
+
+    doc = CROSS_FIELD.get(case) or FINE[case]
+    file = tmp_path / "a.yaml"
+    file.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    _, problems = validate_paths([str(file)], env={})
+    errors = [p for p in problems if p.is_error]
+    schema_ok = jsonschema.Draft202012Validator(load_schema()).is_valid(doc)
+    assert is_valid(doc) == schema_ok, "the generated validator agrees with jsonschema"
+    assert schema_ok == (not errors), (case, [p.message for p in errors])
+    # validate reports the rule once, in its own words (not again as a schema error)
+    assert len(errors) == (0 if case in FINE else 1), [p.message for p in errors]
