@@ -31,6 +31,7 @@ import httpx
 from palsync.errors import ApiError, MakerConflict, NotFound, OutcomeUnknown, UsageError
 from palsync.fields import is_lease_pal, is_secret_pointer, is_user_pal
 from palsync.redact import register, scrub
+from palsync.settings import env_number
 
 DEFAULT_URL = "https://tavusapi.com"
 PAGE_SIZE = 100
@@ -921,20 +922,6 @@ class TavusClient:
         return self._paged("/v2/documents", {}, ("document_id", "uuid"), first_page=0)
 
 
-def _env_number(var: str, cast: Callable[[str], float], what: str) -> float:
-    raw = os.environ[var].strip()
-    try:
-        value = cast(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
-        shown = clean(raw, 40)
-        raise UsageError(
-            f"{var} must be {what}, not {shown!r}", hint=f"unset {var} to use the default"
-        )
-    return value
-
-
 def client_from_env(
     *,
     base_url: str | None = None,
@@ -972,8 +959,9 @@ def client_from_env(
         "max_retries": ("PALSYNC_MAX_RETRIES", int, "a whole number (e.g. 5)"),
     }
     for name, (var, cast, what) in env_knobs.items():
-        if var in os.environ and name not in kwargs:
-            kwargs[name] = _env_number(var, cast, what)
+        value = env_number(var, cast=cast, what=what) if name not in kwargs else None
+        if value is not None:
+            kwargs[name] = value
     if kwargs.get("timeout") == 0:
         raise UsageError("PALSYNC_TIMEOUT must be more than 0 seconds")
     return TavusClient(url, key, log=log, **kwargs)

@@ -8,7 +8,6 @@ recovered by adoption, never by a second PAL. Lost responses are resolved by rea
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -19,10 +18,11 @@ from typing import Any
 
 from palsync import lock as lockfile
 from palsync.canonical import desired_form, fingerprint, live_form, lookup, normalise_live
-from palsync.errors import ApiError, Interrupted, MakerConflict, OutcomeUnknown, UsageError
+from palsync.errors import ApiError, Interrupted, MakerConflict, OutcomeUnknown
 from palsync.fields import STOCK_PAL_IDS
 from palsync.lock import Lock, LockEntry
 from palsync.plan import Change, Desired, Plan, build
+from palsync.settings import env_number
 
 ATTEMPTS = 3
 #: how long after a create was sent (or an interrupted apply recorded its intent) a PAL it made
@@ -34,19 +34,8 @@ GRACE_VARIABLE = "PALSYNC_CREATE_GRACE"
 def create_grace() -> float:
     """Seconds to keep listing the account for a create that may still be committing before a
     create is sent again (`PALSYNC_CREATE_GRACE`, default 30)."""
-    text = os.environ.get(GRACE_VARIABLE, "").strip()
-    if not text:
-        return CREATE_GRACE
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 3600 or value != value:
-        raise UsageError(
-            f"{GRACE_VARIABLE}={text!r} is not a number of seconds between 0 and 3600",
-            hint=f"unset it (default {CREATE_GRACE:g}) or give e.g. {GRACE_VARIABLE}=30",
-        )
-    return value
+    value = env_number(GRACE_VARIABLE, low=0, high=3600)
+    return CREATE_GRACE if value is None else value
 
 
 def _epoch(stamp: str | None) -> float | None:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from palsync.errors import ApiError, LockError, MakerConflict, NotFound, OutcomeUnknown
-from palsync.fields import LEASE_MARKER, LEASE_PAL_NAME, is_lease_pal
+from palsync.fields import LEASE_PAL_NAME, is_lease_pal
 
 #: how long a lease lives without renewal; a holder renews it every third of that
 DEFAULT_TTL = 120.0
@@ -479,30 +479,24 @@ class Lease:
         """After acquiring, with the account's PALs as listed for the plan: another lease PAL
         held by someone else means two machines created one each at the same moment and both
         hold one; ours is given back and this run stops before it changes anything."""
+        # every other lease PAL, with its record read once
         others = [
-            p
+            (str(p["pal_id"]), parse(p.get("context")))
             for p in pals
-            if is_lease_pal(p)
-            and p.get("pal_id") != self.pal_id
-            and parse(p.get("context")).held()
-            and parse(p.get("context")).run != self.run
+            if is_lease_pal(p) and p.get("pal_id") != self.pal_id
         ]
-        if others:
-            holder = parse(others[0].get("context")).holder
+        held = [state for _, state in others if state.held() and state.run != self.run]
+        if held:
             self.release()
             raise LockError(
-                f"two lease PALs exist in this account and another one is held by {holder}; "
-                "nothing was applied",
+                f"two lease PALs exist in this account and another one is held by "
+                f"{held[0].holder}; nothing was applied",
                 hint="rerun when that apply has finished (pal-sync then removes the extra one)",
             )
-        for extra in pals:  # left over from such a race, and free: tidy up
-            if (
-                is_lease_pal(extra)
-                and extra.get("pal_id") != self.pal_id
-                and not parse(extra.get("context")).held()
-            ):
+        for pal_id, state in others:  # left over from such a race, and free: tidy up
+            if not state.held():
                 with contextlib.suppress(ApiError):
-                    self.client.delete_pal(str(extra["pal_id"]))
+                    self.client.delete_pal(pal_id)
 
     def release(self) -> None:
         self._stop.set()
@@ -550,15 +544,3 @@ def break_lease(
     if not lease._write(str(pal.get("context")), LeaseState(note=note)):
         raise LockError("the lease changed while it was being broken; look again with status")
     return lease.pal_id, state
-
-
-__all__ = [
-    "DEFAULT_TTL",
-    "DEFAULT_WAIT",
-    "LEASE_MARKER",
-    "Lease",
-    "LeaseState",
-    "break_lease",
-    "parse",
-    "status",
-]

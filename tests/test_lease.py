@@ -35,6 +35,42 @@ def hold_lease(ws: Workspace, state: LeaseState) -> None:
     ws.emulator.store.edit(pal_id, {**pal, "context": state.encode()})
 
 
+def start_apply(ws: Workspace, cwd: Path, parallelism: int) -> subprocess.Popen[str]:
+    """`pal-sync apply` in a process of its own (its own cache directory: another clone)."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "palsync",
+            "apply",
+            "--auto-approve",
+            "--parallelism",
+            str(parallelism),
+        ],
+        cwd=cwd,
+        env={**os.environ, **ws.env, "PALSYNC_CACHE_DIR": str(cwd / "cache")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_until_held(ws: Workspace) -> None:
+    deadline = time.monotonic() + 30
+    while parse(lease_pal(ws)["context"]).holder is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert parse(lease_pal(ws)["context"]).held(), "an apply holds the lease"
+
+
+def test_the_lease_pal_is_recognised_as_one() -> None:
+    from palsync.fields import is_lease_pal
+    from palsync.lease import lease_pal_body
+
+    body = lease_pal_body("created")
+    assert is_lease_pal(body), "the record's encoding starts with the marker fields looks for"
+    assert not is_lease_pal({**body, "context": "a prompt"})
+
+
 def other_holder(expires_in: float) -> LeaseState:
     now = time.time()
     return LeaseState("ci@elsewhere pid 4242", "r1", now, now + expires_in, "", "elsewhere", 4242)
@@ -92,22 +128,9 @@ def test_two_clones_applying_at_once_make_no_duplicate(ws: Workspace) -> None:
                 yaml.safe_dump(pal_body(i)), encoding="utf-8"
             )
     ws.emulator.faults.set_latency(0.05)  # the first apply holds the lease for a second or two
-
-    def start(clone: Path) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "palsync", "apply", "--auto-approve", "--parallelism", "2"],
-            cwd=clone,
-            env={**os.environ, **ws.env, "PALSYNC_CACHE_DIR": str(clone / "cache")},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    procs = [start(clones[0])]
-    deadline = time.monotonic() + 30
-    while parse(lease_pal(ws)["context"]).holder is None and time.monotonic() < deadline:
-        time.sleep(0.02)  # the second starts while the first holds the lease
-    procs.append(start(clones[1]))
+    procs = [start_apply(ws, clones[0], 2)]
+    wait_until_held(ws)  # the second starts while the first holds the lease
+    procs.append(start_apply(ws, clones[1], 2))
     results = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], results
     names = ws.names()
@@ -431,19 +454,10 @@ def test_a_killed_lease_holder_is_taken_over(ws: Workspace) -> None:
     for i in range(20):
         ws.write(f"p{i:02d}", pal_body(i))
     ws.emulator.faults.set_latency(0.1)
-    holder = subprocess.Popen(
-        [sys.executable, "-m", "palsync", "apply", "--auto-approve", "--parallelism", "1"],
-        cwd=ws.root,
-        env={**os.environ, **ws.env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while parse(lease_pal(ws)["context"]).holder is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert parse(lease_pal(ws)["context"]).held(), "the first apply holds the lease"
+    holder = start_apply(ws, ws.root, 1)
+    wait_until_held(ws)
     holder.send_signal(signal.SIGKILL)
-    holder.wait(timeout=10)
+    holder.communicate(timeout=10)  # reaped, its pipes closed
     assert parse(lease_pal(ws)["context"]).held(), "a killed holder cannot release it"
     ws.emulator.faults.set_latency(0)
     result = ws.run("apply", "--auto-approve", "--lease-wait", "0")

@@ -18,6 +18,7 @@ import pytest
 
 from palsync.canonical import lookup
 from palsync.fields import split_pointer
+from tests.test_emulator_surface import READ_ONLY_EXTRAS  # tavus-api.md 11a, listed once
 from tests.workflow import FACE, Workspace
 
 #: (JSON Pointer, value created through the API, value the manifest changes it to)
@@ -421,18 +422,6 @@ def test_read_only_extras_are_never_compared_sent_or_accepted(ws: Workspace) -> 
     assert checked.code == 1
     for name in READ_ONLY_EXTRAS:
         assert f"error: {name}: read-only field set by the server; remove it" in checked.out
-
-
-READ_ONLY_EXTRAS = (
-    "uuid",
-    "owner_id",
-    "session_id",
-    "is_draft",
-    "source_template_id",
-    "registration_id",
-    "pal_settings_id",
-    "is_published",
-)
 
 
 def test_same_named_manifests_are_an_error_unless_pinned_by_id(ws: Workspace) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
-import os
 from typing import Any
 
 import click
@@ -27,6 +25,7 @@ from palsync.cli.common import (
 from palsync.errors import EXIT_ERROR, EXIT_OK, StalePlanError, UsageError
 from palsync.lease import DEFAULT_TTL, DEFAULT_WAIT, Lease
 from palsync.plan import Plan, change_to_dict
+from palsync.settings import env_number
 from palsync.textsafe import visible
 
 
@@ -43,18 +42,13 @@ def take_lease(client: Any, emulator: bool, wait: float) -> Lease:
         hint = cache_root() / "leases" / name
     except OSError:
         hint = None
-    raw_ttl = os.environ.get("PALSYNC_LEASE_TTL", "")
-    try:
-        ttl = float(raw_ttl) if raw_ttl else DEFAULT_TTL
-    except ValueError:
-        ttl = math.nan
-    if not (math.isfinite(ttl) and 0.5 <= ttl <= 86400):
-        raise UsageError(
-            f"PALSYNC_LEASE_TTL={raw_ttl!r} is not a number of seconds from 0.5 to 86400",
-            hint=f"unset it for the default of {DEFAULT_TTL:.0f} s",
-        )
+    ttl = env_number("PALSYNC_LEASE_TTL", low=0.5, high=86400)
     lease = Lease(
-        client, ttl=ttl, wait=wait, notice=lambda line: click.echo(line, err=True), hint_file=hint
+        client,
+        ttl=DEFAULT_TTL if ttl is None else ttl,
+        wait=wait,
+        notice=lambda line: click.echo(line, err=True),
+        hint_file=hint,
     )
     lease.acquire()
     return lease
