@@ -30,6 +30,7 @@ import httpx
 
 from palsync.errors import ApiError, MakerConflict, NotFound, OutcomeUnknown, UsageError
 from palsync.fields import is_lease_pal, is_secret_pointer, is_user_pal
+from palsync.kinds import DOCUMENTS, FACES, GUARDRAILS, OBJECTIVES, PALS, Kind
 from palsync.redact import register, scrub
 from palsync.settings import env_number
 
@@ -301,6 +302,27 @@ class RateGovernor:
             self._decreased_at = now
             self._next = max(self._next, now + 1.0 / self.rate)
             return True
+
+
+class _Task:
+    """One call of `TavusClient.start`: run once, by whichever thread takes it first."""
+
+    def __init__(self, fn: Callable[[Any], Any], item: Any) -> None:
+        self.fn, self.item = fn, item
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+        self._taken = threading.Lock()
+
+    def run(self) -> None:
+        if not self._taken.acquire(blocking=False):
+            return  # another thread runs it (or ran it)
+        try:
+            self.result = self.fn(self.item)
+        except BaseException as err:  # re-raised in the waiting thread
+            self.error = err
+        finally:
+            self.done.set()
 
 
 class _TooLarge(Exception):
@@ -665,17 +687,37 @@ class TavusClient:
 
     # ------------------------------------------------------------------ concurrency
 
+    def start(self, fn: Callable[[T], R], items: Sequence[T]) -> Callable[[], list[R]]:
+        """Start `fn` over `items` on the shared pool; returns the function that waits for
+        the results (in order) and raises the first exception once every call has finished
+        (so no work is left running behind the caller's back).
+
+        The one concurrency mechanism of the client: the pool's workers and the waiting
+        caller take calls from the same queue, and a call runs once, on whoever takes it
+        first. A caller never waits for a call nobody has taken, so a call that fans out
+        again (a listing of two listings, each of many pages) cannot deadlock the pool,
+        whatever its size; HTTP stays bounded by the request slots."""
+        tasks = [_Task(fn, item) for item in items]
+        for task in tasks:
+            self._pool.submit(task.run)
+
+        def wait() -> list[R]:
+            for task in tasks:
+                task.run()
+            for task in tasks:
+                task.done.wait()
+            for task in tasks:
+                if task.error is not None:
+                    raise task.error
+            return [task.result for task in tasks]  # type: ignore[misc]
+
+        return wait
+
     def map_concurrent(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        """`fn` over `items` on the shared pool, results in order; the first exception is raised
-        after every call has finished (so no work is left running behind the caller's back)."""
+        """`fn` over `items` concurrently (see `start`), results in order."""
         if len(items) <= 1:
             return [fn(item) for item in items]
-        futures = [self._pool.submit(fn, item) for item in items]
-        errors = [f.exception() for f in futures]
-        for error in errors:
-            if error is not None:
-                raise error
-        return [f.result() for f in futures]
+        return self.start(fn, items)()
 
     # ------------------------------------------------------------------ pagination
 
@@ -796,59 +838,72 @@ class TavusClient:
                 self._say(f"GET {path}: {len(seen)} items, total_count said {total}")
         return list(seen.values())
 
-    # ------------------------------------------------------------------ PALs
+    # ------------------------------------------------------------------ any kind
 
-    def list_pals(self, expected: int = 0, *, with_lease: bool = False) -> list[dict[str, Any]]:
-        """Every live user PAL, full objects (stock and template PALs filtered out, and the PAL
-        that holds pal-sync's own lease unless `with_lease`).
-
-        `expected`: how many the caller believes exist (one round trip when right)."""
-        pals = self._paged(
-            "/v2/pals", {"pal_type": "user"}, ("pal_id", "persona_id"), expected=expected
+    def list_kind(self, kind: Kind, expected: int = 0) -> list[dict[str, Any]]:
+        """Every item of a kind: its own lister when it has one, else each of its listings,
+        read concurrently and merged (an item in two listings once). `expected`: how many the
+        caller believes exist (one round trip when right)."""
+        if kind.lister is not None:
+            items: list[dict[str, Any]] = getattr(self, kind.lister)()
+            return items
+        pages = self.map_concurrent(
+            lambda params: self._paged(
+                kind.path, dict(params), kind.ids, first_page=kind.first_page, expected=expected
+            ),
+            list(kind.listings),
         )
-        return [p for p in pals if is_user_pal(p) and (with_lease or not is_lease_pal(p))]
+        if len(pages) == 1:
+            return pages[0]
+        seen: set[str] = set()
+        merged = []
+        for item in (item for listing in pages for item in listing):
+            ident = kind.id_of(item)
+            if ident is None or ident not in seen:
+                merged.append(item)
+                seen.add(ident or "")
+        return merged
 
-    def get_pal(self, pal_id: str) -> dict[str, Any] | None:
-        path = f"/v2/pals/{pal_id}"
+    def get(self, kind: Kind, item_id: str) -> dict[str, Any] | None:
+        """One item, or None when the server says it does not exist."""
+        path = f"{kind.path}/{item_id}"
         try:
             response = self.request("GET", path)
         except NotFound:
             return None
         return _unwrap(self._object(response, "GET", path), "GET", path, response.status_code)
 
-    def find_pals_by_name(self, name: str) -> list[dict[str, Any]]:
-        return [p for p in self.list_pals() if p.get("pal_name") == name]
-
-    def create_pal(self, body: dict[str, Any]) -> dict[str, Any]:
-        _refuse_masked("POST", "/v2/pals", masked_secrets(body))
-        response = self.request("POST", "/v2/pals", json=body, create=True)
-        answer = self._object(response, "POST", "/v2/pals", kind=OutcomeUnknown)
-        created = _unwrap(answer, "POST", "/v2/pals", response.status_code)
-        if not isinstance(created.get("pal_id"), str) or not created["pal_id"]:
+    def create(self, kind: Kind, body: dict[str, Any]) -> dict[str, Any]:
+        """POST once (never resent: a lost answer is `OutcomeUnknown`); the created item."""
+        _refuse_masked("POST", kind.path, masked_secrets(body))
+        response = self.request("POST", kind.path, json=body, create=True)
+        answer = self._object(response, "POST", kind.path, kind=OutcomeUnknown)
+        created = _unwrap(answer, "POST", kind.path, response.status_code)
+        ident = created.get(kind.ids[0])
+        if not isinstance(ident, str) or not ident:
             raise OutcomeUnknown(
                 "POST",
-                "/v2/pals",
+                kind.path,
                 response.status_code,
-                "the answer has no pal_id; the request may have taken effect",
+                f"the answer has no {kind.ids[0]}; the request may have taken effect",
             )
         return created
 
-    def patch_pal(
-        self, pal_id: str, ops: list[dict[str, Any]], *, force: bool = False
-    ) -> PatchResult:
+    def patch(self, kind: Kind, item_id: str, change: Any, *, force: bool = False) -> PatchResult:
+        """A JSON Patch (a list of ops) or, for a `merge` kind, a plain partial body."""
         params = {"force": "true"} if force else None
-        path = f"/v2/pals/{pal_id}"
-        _refuse_masked(
-            "PATCH",
-            path,
-            [
+        path = f"{kind.path}/{item_id}"
+        if kind.patch == "json-patch":
+            masked = [
                 found
-                for op in ops
+                for op in change
                 if isinstance(op, dict) and op.get("op") != "test" and "value" in op
                 for found in masked_secrets(op["value"], str(op.get("path", "")))
-            ],
-        )
-        response = self.request("PATCH", path, json=ops, params=params, ok={304})
+            ]
+        else:
+            masked = masked_secrets(change)
+        _refuse_masked("PATCH", path, masked)
+        response = self.request("PATCH", path, json=change, params=params, ok={304})
         if response.status_code == 304:
             return PatchResult(changed=False, status=304)
         body: dict[str, Any] | None = None
@@ -862,10 +917,10 @@ class TavusClient:
             body=body,
         )
 
-    def delete_pal(self, pal_id: str) -> bool:
+    def delete(self, kind: Kind, item_id: str) -> bool:
         """True deleted, False already gone; anything but the API's own 200/204 is an error
         (a redirect or a login page is never taken for a delete)."""
-        path = f"/v2/pals/{pal_id}"
+        path = f"{kind.path}/{item_id}"
         try:
             response = self.request("DELETE", path)
         except NotFound:
@@ -881,6 +936,33 @@ class TavusClient:
             self._json(response, "DELETE", path)
         return True
 
+    # ------------------------------------------------------------------ PALs
+
+    def list_pals(self, expected: int = 0, *, with_lease: bool = False) -> list[dict[str, Any]]:
+        """Every live user PAL, full objects (stock and template PALs filtered out, and the PAL
+        that holds pal-sync's own lease unless `with_lease`).
+
+        `expected`: how many the caller believes exist (one round trip when right)."""
+        pals = self.list_kind(PALS, expected)
+        return [p for p in pals if is_user_pal(p) and (with_lease or not is_lease_pal(p))]
+
+    def get_pal(self, pal_id: str) -> dict[str, Any] | None:
+        return self.get(PALS, pal_id)
+
+    def find_pals_by_name(self, name: str) -> list[dict[str, Any]]:
+        return [p for p in self.list_pals() if p.get("pal_name") == name]
+
+    def create_pal(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.create(PALS, body)
+
+    def patch_pal(
+        self, pal_id: str, ops: list[dict[str, Any]], *, force: bool = False
+    ) -> PatchResult:
+        return self.patch(PALS, pal_id, ops, force=force)
+
+    def delete_pal(self, pal_id: str) -> bool:
+        return self.delete(PALS, pal_id)
+
     # ------------------------------------------------------------------ references
 
     def list_faces(self) -> list[dict[str, Any]]:
@@ -888,12 +970,12 @@ class TavusClient:
         faces "created by the account"; stock faces come with `verbose=true` or only with
         `face_type=system` (tavus-api.md 11b): when the verbose listing shows no system face,
         the system ones are asked for too, so no stock face is ever called unknown."""
-        ids = ("face_id", "replica_id")
-        faces = self._paged("/v2/faces", {"verbose": "true"}, ids)
+        ids = FACES.ids
+        faces = self._paged(FACES.path, dict(FACES.listings[0]), ids)
         if any(f.get("face_type", f.get("replica_type")) == "system" for f in faces):
             return faces
         try:
-            stock = self._paged("/v2/faces", {"face_type": "system"}, ids)
+            stock = self._paged(FACES.path, {"face_type": "system"}, ids)
         except ApiError as err:
             if err.status not in (400, 404, 422):
                 raise
@@ -902,7 +984,7 @@ class TavusClient:
         return faces + [f for f in stock if not any(f.get(n) in known for n in ids)]
 
     def list_objectives(self) -> list[dict[str, Any]]:
-        return self._paged("/v2/objectives", {}, ("objectives_id", "uuid"))
+        return self.list_kind(OBJECTIVES)
 
     def list_guardrails(self) -> list[dict[str, Any]]:
         """Individual guardrails (`legacy=false`) and legacy sets (`legacy=true`), merged.
@@ -911,15 +993,10 @@ class TavusClient:
         page 1 first, a 0-based server answers its second page (empty on a small account), and
         `_paged` then asks page 0 as well whenever `total_count` is missing or exceeds what was
         read, so an empty first page is never taken for "no guardrails"."""
-        ids = ("uuid", "guardrails_id", "guardrail_id")
-        individual, sets = self.map_concurrent(
-            lambda legacy: self._paged("/v2/guardrails", {"legacy": legacy}, ids),
-            ["false", "true"],
-        )
-        return individual + sets
+        return self.list_kind(GUARDRAILS)
 
     def list_documents(self) -> list[dict[str, Any]]:
-        return self._paged("/v2/documents", {}, ("document_id", "uuid"), first_page=0)
+        return self.list_kind(DOCUMENTS)
 
 
 def client_from_env(

@@ -95,6 +95,16 @@ SECRET_PARENTS: frozenset[str] = frozenset({"/layers/llm/headers"})
 #: Conferencing ops must travel in their own PATCH request.
 CONFERENCING_PREFIX = "/layers/conferencing"
 
+#: Id fields that reference another kind (`palsync.kinds`): JSON pointer -> kind name, in the
+#: order a PAL's missing references are reported.
+REFERENCES: dict[str, str] = {
+    "/default_face_id": "faces",
+    "/objectives_id": "objectives",
+    "/guardrail_ids": "guardrails",
+    "/guardrails_id": "guardrails",
+    "/document_ids": "documents",
+}
+
 #: Stock / template PALs from tavus-api.md section 8 (never matched, updated or deleted).
 STOCK_PAL_IDS: frozenset[str] = frozenset(
     {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
@@ -27,7 +27,8 @@ from palsync.canonical import (
     project_live,
 )
 from palsync.diff import FieldChange, field_changes, guard_ops, patch_ops
-from palsync.fields import CONFERENCING_PREFIX, STOCK_PAL_IDS, is_secret_pointer
+from palsync.fields import STOCK_PAL_IDS, is_secret_pointer
+from palsync.kinds import KINDS, PALS, Kind, referenced_ids
 from palsync.lock import UNVERIFIED, Lock, LockEntry, is_unverified, secret_fingerprint
 
 ACTIONS = ("create", "update", "adopt", "delete", "noop", "blocked")
@@ -63,14 +64,21 @@ def prepare(d: Desired, salt: str) -> Prepared:
     return Prepared(flat, secrets, fingerprint(flat), secret_fps, tuple(sorted(flat)))
 
 
-@dataclass(frozen=True)
-class Refs:
-    """What exists in the account; None = not looked up (nothing referenced it)."""
+class Refs(Mapping[str, frozenset[str]]):
+    """What exists in the account, by kind name (`Refs(faces=ids)`); a kind that is absent
+    was not looked up (nothing referenced it), and references to it are not checked."""
 
-    faces: frozenset[str] | None = None
-    objectives: frozenset[str] | None = None
-    guardrails: frozenset[str] | None = None
-    documents: frozenset[str] | None = None
+    def __init__(self, **known: frozenset[str] | None) -> None:
+        self._known = {kind: ids for kind, ids in known.items() if ids is not None}
+
+    def __getitem__(self, kind: str) -> frozenset[str]:
+        return self._known[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._known)
+
+    def __len__(self) -> int:
+        return len(self._known)
 
 
 @dataclass(frozen=True)
@@ -228,7 +236,7 @@ def build(
     desired: Sequence[Desired],
     live: Sequence[Mapping[str, Any]],
     lock: Lock,
-    refs: Refs = Refs(),
+    refs: Refs | None = None,
     *,
     targets: Sequence[str] = (),
     prune: bool = False,
@@ -242,6 +250,7 @@ def build(
     `manifest_keys`: every manifest of the directory, when `desired` holds only the targeted.
     `recreate`: keys whose pinned PAL no longer exists and may be created anew (`--recreate`).
     `resend_secrets`: send the secrets the lock records as unverified (`--resend-secrets`)."""
+    refs = Refs() if refs is None else refs
     live_by_id = {p["pal_id"]: p for p in live if p.get("pal_id")}
     claimed: dict[str, str] = lock.claimed_ids()
     for d in desired:
@@ -689,29 +698,15 @@ def _identify(
     return "create", None, notes
 
 
-def _missing_refs(body: Mapping[str, Any], refs: Refs) -> list[str]:
+def _missing_refs(kind: Kind, body: Mapping[str, Any], refs: Refs) -> list[str]:
+    """Why this document cannot be sent: each id it names that its kind's list lacks."""
     reasons = []
-    face = body.get("default_face_id")
-    if refs.faces is not None and face and face not in refs.faces:
-        reasons.append(f"default face {face} does not exist in the account")
-    objective = body.get("objectives_id")
-    if refs.objectives is not None and objective and objective not in refs.objectives:
-        reasons.append(f"objectives {objective} do not exist in the account")
-    if refs.guardrails is not None:
-        wanted = list(body.get("guardrail_ids") or [])
-        if body.get("guardrails_id"):
-            wanted.append(body["guardrails_id"])
-        reasons += [
-            f"guardrail {g} does not exist in the account"
-            for g in wanted
-            if g not in refs.guardrails
-        ]
-    if refs.documents is not None:
-        reasons += [
-            f"document {doc} does not exist in the account"
-            for doc in body.get("document_ids") or []
-            if doc not in refs.documents
-        ]
+    for ref in kind.references:
+        known = refs.get(ref.kind)
+        if known is None:
+            continue
+        target = KINDS[ref.kind]
+        reasons += [target.missing_reason(i) for i in referenced_ids(ref, body) if i not in known]
     return reasons
 
 
@@ -748,7 +743,7 @@ def _plan_one(
         return Change(
             d.key, "blocked", reasons=tuple(notes[-1:]), **{**base, "warnings": tuple(notes[:-1])}
         )
-    missing = _missing_refs(d.body, refs)
+    missing = _missing_refs(PALS, d.body, refs)
     if pal is None:
         if missing:
             return Change(d.key, "blocked", "local", reasons=tuple(missing), **base)
@@ -819,7 +814,7 @@ def _plan_one(
     removals = [f.path for f in fields if f.removed]
     ops, conf_ops = patch_ops(live, sets, removals) if sets or removals else ([], [])
     ops = guard_ops(pal, ops)
-    conf_ops = guard_ops(pal, conf_ops, within=CONFERENCING_PREFIX)
+    conf_ops = guard_ops(pal, conf_ops, within=PALS.own_request or "")
 
     direction: str | None = "local"
     if owned and entry:

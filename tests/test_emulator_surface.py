@@ -588,3 +588,23 @@ def test_tools_registry_writes(http: httpx.Client, emulator: Emulator, tmp_path:
     with Emulator(state_file=state) as again:
         names = {t["name"] for t in again.store.list_tools("user")}
     assert names == {"order_lookup", "keep"}
+
+
+def test_client_with_one_request_slot_lists_many_pages_of_guardrails(
+    emulator: Emulator, api_key: str
+) -> None:
+    """A listing that fans out again (two listings of guardrails, each of several pages) on a
+    client with one request slot: every call runs once, on whoever takes it first, so nested
+    fan-out never waits for a call nobody will run (it hung until a timeout before)."""
+    import threading
+
+    for i in range(350):
+        emulator.store.guardrails[f"g{i:012x}"] = {"uuid": f"g{i:012x}", "guardrail_name": f"r{i}"}
+    expected = set(emulator.store.guardrails) | set(emulator.store.guardrail_sets)
+    listed: list[Any] = []
+    with TavusClient(emulator.url, api_key, concurrency=1, timeout=5.0) as client:
+        worker = threading.Thread(target=lambda: listed.extend(client.list_guardrails()))
+        worker.start()
+        worker.join(timeout=20)
+        assert not worker.is_alive(), "the listing deadlocked"
+    assert {g.get("uuid") or g.get("guardrails_id") for g in listed} == expected

@@ -317,7 +317,7 @@ def test_conferencing_added_with_another_layers_change_is_no_conflict(ws: Worksp
 def test_a_lease_lost_while_planning_applies_nothing(
     ws: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import palsync.cli.apply as cli_apply
+    import palsync.pipeline.applying as cli_apply
 
     for i in range(5):
         ws.write(f"p{i}", pal_body(i))

@@ -264,7 +264,7 @@ def test_every_output_path_is_scrubbed_even_with_the_checks_bypassed(
         raise RuntimeError(f"boom near {PLANTED['HDR']}-rotated and {ws.api_key}")
 
     monkeypatch.setattr(plan_module, "build", explode)
-    monkeypatch.setattr("palsync.cli.common.build", explode)
+    monkeypatch.setattr("palsync.pipeline.planning.build", explode)
     result = ws.run("plan")
     assert result.code == 1 and "Internal error: RuntimeError: boom near" in result.err
     texts += [result.out, result.err]

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from filelock import FileLock
 
-from palsync.cli.common import guard_file
 from palsync.emulator import FaultRule
+from palsync.pipeline.session import guard_file
 from tests.workflow import FACE, Workspace, pal_body
 
 

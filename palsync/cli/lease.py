@@ -8,8 +8,9 @@ from typing import Any
 
 import click
 
-from palsync.cli.common import confirm, open_client
+from palsync.cli.common import confirm, notice, where
 from palsync.errors import EXIT_OK
+from palsync.pipeline.session import Where, open_client
 
 
 def _client_options(fn: Any) -> Any:
@@ -30,6 +31,10 @@ def _client_options(fn: Any) -> Any:
     return fn
 
 
+def _account(emulator: bool, api_key_file: str | None, verbose: bool) -> Where:
+    return where(emulator=emulator, api_key_file=api_key_file, verbose=verbose)
+
+
 @click.group("lease")
 def command() -> None:
     """The account lease that keeps two applies apart.
@@ -47,7 +52,7 @@ def status_command(emulator: bool, api_key_file: str | None, verbose: bool, fmt:
     """Show who holds the lease, since when and until when."""
     from palsync.lease import status
 
-    with open_client(emulator=emulator, api_key_file=api_key_file, verbose=verbose) as client:
+    with open_client(_account(emulator, api_key_file, verbose), notice=notice) as client:
         pal, state = status(client)
     now = time.time()
     if fmt == "json":
@@ -79,7 +84,7 @@ def break_command(emulator: bool, api_key_file: str | None, verbose: bool, yes: 
     """
     from palsync.lease import break_lease, status
 
-    with open_client(emulator=emulator, api_key_file=api_key_file, verbose=verbose) as client:
+    with open_client(_account(emulator, api_key_file, verbose), notice=notice) as client:
         pal, state = status(client)
         if pal is None or state.holder is None:
             click.echo("The account lease is not held; nothing to break.")

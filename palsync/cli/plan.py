@@ -7,17 +7,9 @@ import sys
 
 import click
 
-from palsync.cli.common import (
-    account_binding,
-    common_options,
-    load_desired,
-    lock_file,
-    make_plan,
-    open_client,
-    save_plan,
-    strict_option,
-)
+from palsync.cli.common import common_options, notice, strict_given, strict_option, where
 from palsync.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+from palsync.pipeline.planfile import check_writable, save_plan
 
 
 def use_colour() -> bool:
@@ -89,27 +81,20 @@ def command(
     has a direction: `local` (the manifest changed), `drift` (the live PAL was edited outside
     pal-sync) or `conflict` (both). Nothing is written to the account.
     """
-    from palsync import lock as lockfile
     from palsync import render
+    from palsync.pipeline.planning import plan_directory
 
     if out:  # a typo in --out fails now, not after the plan was made
-        from palsync.cli.common import check_writable
-
         check_writable(out, "--out")
-    manifests, desired = load_desired(directory, targets)
-    lock = lockfile.load(lock_file(directory, lock_path, emulator))
-    with open_client(emulator=emulator, api_key_file=api_key_file, verbose=verbose) as client:
-        plan, _ = make_plan(
-            client,
-            manifests,
-            desired,
-            lock,
-            targets=targets,
-            prune=prune,
-            recreate=recreate,
-            resend_secrets=resend_secrets,
-        )
-        binding = account_binding(client, emulator)
+    plan, binding = plan_directory(
+        where(directory, lock_path, emulator, api_key_file, verbose),
+        targets=targets,
+        prune=prune,
+        recreate=recreate,
+        resend_secrets=resend_secrets,
+        strict=strict_given(),
+        notice=notice,
+    )
     if fmt == "json":
         click.echo(render.plan_json(plan), nl=False)
     elif fmt == "markdown":

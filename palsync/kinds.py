@@ -1,0 +1,162 @@
+"""The table of resource kinds: what pal-sync knows about each kind of thing in a Tavus account.
+
+A kind declares its endpoints, the fields that hold its id and its name, how its list pages
+(which page comes first, which listings make up the whole), how it is patched (JSON Patch or a
+plain partial JSON body, tavus-api.md §11c), its secret fields, and which fields of its documents
+reference other kinds. The planner, the applier, the client and the reference checks work
+through this table; what only one kind does is that kind's own small hook (for PALs: the
+conferencing fields go in a request of their own, and a 409 means unpublished PAL Maker edits).
+
+Today one kind is managed (PALs); faces, objectives, guardrails and documents are read-only
+entries: pal-sync lists them to check that the ids a PAL names exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from palsync.fields import CONFERENCING_PREFIX, REFERENCES, SECRET_POINTERS
+
+PatchStyle = Literal["json-patch", "merge"]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A field of a kind's documents that holds the id (or a list of ids) of another kind."""
+
+    pointer: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Kind:
+    #: the table's key: also the manifest directory and the plan's group for managed kinds
+    name: str
+    #: the word for one of them in messages ("PAL", "guardrail")
+    noun: str
+    #: the collection endpoint; an item is `{path}/{id}`
+    path: str
+    #: the fields that may hold an item's id, the current one first (then legacy spellings)
+    ids: tuple[str, ...]
+    #: the field adoption by name reads (None: this kind is never adopted by name)
+    name_field: str | None = None
+    #: managed by pal-sync (manifests, plan, apply), or only listed for reference checks
+    writable: bool = False
+    patch: PatchStyle = "json-patch"
+    #: the query of each listing that together make up the whole list (guardrails: two)
+    listings: tuple[Mapping[str, str], ...] = ({},)
+    #: the number of the first page (tavus-api.md 4: some lists page from 0)
+    first_page: int = 1
+    #: the client method that lists this kind when plain paging is not enough (faces: stock
+    #: faces come only with another filter); it takes `expected` like `TavusClient.list_kind`
+    lister: str | None = None
+    #: JSON pointers of secret fields (never shown, never read back)
+    secrets: frozenset[str] = frozenset()
+    #: fields that reference other kinds, in the order their problems are reported
+    references: tuple[Reference, ...] = ()
+    #: the reason a reference to a missing item blocks its referrer ({id} is replaced)
+    missing: str = "{noun} {id} does not exist in the account"
+    #: PAL hook: fields below this pointer are patched in a request of their own
+    own_request: str | None = None
+    #: PAL hook: the reason a 409 refusal is reported with (unpublished PAL Maker edits)
+    conflict: str | None = None
+
+    def id_of(self, item: Mapping[str, Any]) -> str | None:
+        """The item's id, under whichever of this kind's id fields holds it."""
+        for name in self.ids:
+            value = item.get(name)
+            if value:
+                return str(value)
+        return None
+
+    def ids_in(self, items: Iterable[Mapping[str, Any]]) -> frozenset[str]:
+        """Every id these items can be referenced by (any id field each one holds)."""
+        return frozenset(str(item[n]) for item in items for n in self.ids if item.get(n))
+
+    def missing_reason(self, item_id: Any) -> str:
+        return self.missing.format(noun=self.noun, id=item_id)
+
+
+PALS = Kind(
+    name="pals",
+    noun="PAL",
+    path="/v2/pals",
+    ids=("pal_id", "persona_id"),
+    name_field="pal_name",
+    writable=True,
+    listings=({"pal_type": "user"},),
+    secrets=SECRET_POINTERS,
+    references=tuple(Reference(pointer, kind) for pointer, kind in REFERENCES.items()),
+    own_request=CONFERENCING_PREFIX,
+    conflict=(
+        "someone has unpublished edits in PAL Maker for {key} ({id}); publish or discard "
+        "them, or rerun with --force-maker {key}"
+    ),
+)
+
+FACES = Kind(
+    name="faces",
+    noun="face",
+    path="/v2/faces",
+    ids=("face_id", "replica_id"),
+    listings=({"verbose": "true"},),
+    lister="list_faces",
+    missing="default face {id} does not exist in the account",
+)
+
+OBJECTIVES = Kind(
+    name="objectives",
+    noun="objectives",
+    path="/v2/objectives",
+    ids=("objectives_id", "uuid"),
+    missing="objectives {id} do not exist in the account",
+)
+
+GUARDRAILS = Kind(
+    name="guardrails",
+    noun="guardrail",
+    path="/v2/guardrails",
+    ids=("uuid", "guardrails_id", "guardrail_id"),
+    # individual guardrails and legacy sets are two listings of one endpoint (tavus-api.md 11b)
+    listings=({"legacy": "false"}, {"legacy": "true"}),
+)
+
+DOCUMENTS = Kind(
+    name="documents",
+    noun="document",
+    path="/v2/documents",
+    ids=("document_id", "uuid"),
+    first_page=0,
+)
+
+#: every kind, by name; managed kinds first, in the order their creates run
+KINDS: dict[str, Kind] = {k.name: k for k in (PALS, FACES, OBJECTIVES, GUARDRAILS, DOCUMENTS)}
+
+
+def referenced_kinds(kind: Kind, bodies: Iterable[Mapping[str, Any]]) -> list[Kind]:
+    """The kinds some of these documents of `kind` reference: the listings a plan needs."""
+    from palsync.canonical import MISSING, lookup
+
+    docs = list(bodies)
+    wanted: list[Kind] = []
+    for ref in kind.references:
+        target = KINDS[ref.kind]
+        if target in wanted:
+            continue
+        if any(lookup(body, ref.pointer) not in (MISSING, None, "", []) for body in docs):
+            wanted.append(target)
+    return wanted
+
+
+def referenced_ids(ref: Reference, body: Mapping[str, Any]) -> list[Any]:
+    """The ids one document names in one reference field (none, one, or a list)."""
+    from palsync.canonical import MISSING, lookup
+
+    value = lookup(body, ref.pointer)
+    if value is MISSING or value is None or value == "":
+        return []
+    if isinstance(value, list):
+        return [v for v in value if v not in (None, "")]
+    return [value]
