@@ -14,14 +14,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from palsync import lock as lockfile
 from palsync.canonical import desired_form, fingerprint, live_form, lookup, normalise_live
+from palsync.client import Client
 from palsync.errors import ApiError, Interrupted, MakerConflict, OutcomeUnknown
 from palsync.fields import STOCK_PAL_IDS
+from palsync.kinds import PALS, Kind
 from palsync.lock import Lock, LockEntry
-from palsync.plan import Change, Desired, Plan, build
+from palsync.plan import Action, Change, Desired, Plan, build
 from palsync.settings import env_number
 
 ATTEMPTS = 3
@@ -51,12 +53,18 @@ def _epoch(stamp: str | None) -> float | None:
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
+#: what became of one change: done, failed (the API refused or the outcome stayed unknown),
+#: blocked (not sendable as planned), conflict (edited outside pal-sync since the plan: nothing
+#: of it written), skipped (not attempted: interrupted, lease lost, --on-error abort)
+Result = Literal["ok", "failed", "blocked", "conflict", "skipped"]
+
+
 @dataclass(frozen=True)
 class Outcome:
     key: str
-    action: str
+    action: Action
     pal_id: str | None
-    result: str  # ok | failed | blocked | conflict | skipped
+    result: Result
     message: str = ""
 
     @property
@@ -104,10 +112,11 @@ class Applier:
         self,
         plan: Plan,
         desired: Mapping[str, Desired],
-        client: Any,
+        client: Client,
         writer: LockWriter,
         *,
         known_ids: Iterable[str],
+        kind: Kind = PALS,
         parallelism: int = 4,
         abort_on_error: bool = False,
         force_maker: Iterable[str] = (),
@@ -116,6 +125,7 @@ class Applier:
         self.plan = plan
         self.desired = desired
         self.client = client
+        self.kind = kind
         self.writer = writer
         self.known_ids = set(known_ids)
         self.parallelism = max(1, parallelism)
@@ -200,16 +210,12 @@ class Applier:
             )
         try:
             outcome = step(change)
-        except MakerConflict:
-            outcome = Outcome(
-                change.key,
-                change.action,
-                change.pal_id,
-                "blocked",
-                f"someone has unpublished edits in PAL Maker for {change.key} "
-                f"({change.pal_id}); publish or discard them, or rerun with "
-                f"--force-maker {change.key}",
-            )
+        except MakerConflict as err:
+            if self.kind.conflict is None:
+                outcome = Outcome(change.key, change.action, change.pal_id, "failed", err.message)
+            else:
+                reason = self.kind.conflict.format(key=change.key, id=change.pal_id)
+                outcome = Outcome(change.key, change.action, change.pal_id, "blocked", reason)
         except ApiError as err:
             outcome = Outcome(change.key, change.action, change.pal_id, "failed", err.message)
         return self._done(outcome)
@@ -222,6 +228,12 @@ class Applier:
         fresh = _entry(change, change.pal_id)
         if self.writer.current.get(change.key) != fresh:
             self.writer.set(change.key, fresh)
+
+    def _list(self) -> list[dict[str, Any]]:
+        """The live items of this kind that pal-sync may manage (PALs: user PALs only)."""
+        if self.kind is PALS:
+            return self.client.list_pals()
+        return self.client.list_kind(self.kind)
 
     # ------------------------------------------------------------------ steps
 
@@ -258,7 +270,7 @@ class Applier:
         for _attempt in range(ATTEMPTS):
             sent = time.time()
             try:
-                created = self.client.create_pal(body)
+                created = self.client.create(self.kind, body)
             except OutcomeUnknown:
                 found = self._await_commit(
                     change.pal_name, change.fingerprint, change.managed, sent
@@ -274,7 +286,7 @@ class Applier:
             except ApiError:
                 self.writer.set(change.key, None)
                 raise
-            pal_id = str(created["pal_id"])
+            pal_id = str(self.kind.id_of(created))
             self.writer.set(change.key, _entry(change, pal_id))
             return Outcome(change.key, "create", pal_id, "ok", "created")
         if self._stop.is_set():  # the intent stays in the lock: the next run looks again
@@ -308,11 +320,12 @@ class Applier:
         this fingerprint. Threads look one at a time, so two never take the same PAL."""
         with self._claiming:
             claimed = set(self.writer.current.claimed_ids())
-            for pal in self.client.list_pals():
-                pal_id = pal.get("pal_id")
+            for pal in self._list():
+                pal_id = self.kind.id_of(pal)
                 if not pal_id or pal_id in self.known_ids or pal_id in claimed:
                     continue
-                same_name = name and pal.get("pal_name") == name
+                field = self.kind.name_field
+                same_name = name and field is not None and pal.get(field) == name
                 same_body = (
                     bool(fp) and fingerprint(live_form(normalise_live(pal), list(pointers))) == fp
                 )
@@ -332,7 +345,7 @@ class Applier:
             try:
                 for ops in (current.ops, current.conferencing_ops):
                     if ops:
-                        result = self.client.patch_pal(change.pal_id, list(ops), force=force)
+                        result = self.client.patch(self.kind, change.pal_id, list(ops), force=force)
                         sent.append(ops)
                         if result.discarded_maker_changes:
                             notes.append("discarded the unpublished PAL Maker draft (forced)")
@@ -397,7 +410,7 @@ class Applier:
         tests = [op for op in ops if op["op"] == "test"]
         if not tests:
             return None
-        pal = self.client.get_pal(pal_id)
+        pal = self.client.get(self.kind, pal_id)
         if pal is None:
             return "deleted"
         moved = [op["path"] for op in tests if lookup(pal, op["path"]) != op["value"]]
@@ -405,7 +418,8 @@ class Applier:
 
     def _replan(self, change: Change) -> Change | None:
         """After a lost PATCH response: read the PAL again and compute what is still missing."""
-        pal = self.client.get_pal(change.pal_id)
+        assert change.pal_id is not None  # an update's change always names its PAL
+        pal = self.client.get(self.kind, change.pal_id)
         if pal is None:
             return None
         d = self.desired[change.key]
@@ -431,7 +445,7 @@ class Applier:
                 "lock entry removed; the PAL was not deleted (not a live user PAL of this "
                 "plan, or managed by another manifest)"
             )
-        elif self.client.delete_pal(change.pal_id):
+        elif self.client.delete(self.kind, change.pal_id):
             message = "deleted"
         else:
             message = "was already gone; lock entry removed"
@@ -476,10 +490,12 @@ class Applier:
             return outcomes
         ids = {o.pal_id for o in changed}
         if len(ids) > 10:
-            live = {p["pal_id"]: p for p in self.client.list_pals() if p.get("pal_id") in ids}
+            live = {i: p for p in self._list() if (i := self.kind.id_of(p)) in ids}
         else:
-            pals = self.client.map_concurrent(self.client.get_pal, sorted(i for i in ids if i))
-            live = {p["pal_id"]: p for p in pals if p}
+            items = self.client.map_concurrent(
+                lambda i: self.client.get(self.kind, i), sorted(i for i in ids if i)
+            )
+            live = {i: p for p in items if p and (i := self.kind.id_of(p))}
         result = []
         for outcome in outcomes:
             if outcome not in changed:

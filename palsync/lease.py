@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from palsync.client import Client
 from palsync.errors import ApiError, LockError, MakerConflict, NotFound, OutcomeUnknown
 from palsync.fields import LEASE_PAL_NAME, is_lease_pal
 
@@ -210,7 +211,7 @@ class Lease:
 
     def __init__(
         self,
-        client: Any,
+        client: Client,
         *,
         ttl: float = DEFAULT_TTL,
         wait: float = DEFAULT_WAIT,
@@ -380,7 +381,7 @@ class Lease:
                             raise
                     self._start_renewing()
                     return
-                fresh = self.client.get_pal(self.pal_id)
+                fresh = self.client.get_pal(self.pal_id) if self.pal_id else None
                 if fresh is not None and fresh.get("context") == seen and self._refusal:
                     # the record did not change: the server refuses the write itself
                     raise LockError(
@@ -414,7 +415,7 @@ class Lease:
                         f"waiting for the account lease, {told} (up to {remaining:.0f} s more)"
                     )
                 time.sleep(min(remaining, 1.0 + random.uniform(0, 1.0)))
-            fresh = self.client.get_pal(self.pal_id)
+            fresh = self.client.get_pal(self.pal_id) if self.pal_id else None
             if fresh is None or not is_lease_pal(fresh):  # deleted under us: start again
                 fresh = self.locate()
                 assert fresh is not None
@@ -518,7 +519,7 @@ class Lease:
         self.release()
 
 
-def status(client: Any) -> tuple[dict[str, Any] | None, LeaseState]:
+def status(client: Client) -> tuple[dict[str, Any] | None, LeaseState]:
     """(the lease PAL or None, its state) without creating or changing anything."""
     pal = canonical(client.list_pals(with_lease=True))
     if pal is None:
@@ -527,7 +528,7 @@ def status(client: Any) -> tuple[dict[str, Any] | None, LeaseState]:
 
 
 def break_lease(
-    client: Any, breaker: str | None = None, seen: Mapping[str, Any] | None = None
+    client: Client, breaker: str | None = None, seen: Mapping[str, Any] | None = None
 ) -> tuple[str | None, LeaseState]:
     """Free the lease; returns (lease PAL id, the state it had). With `seen` (the lease PAL as
     shown to the user), only that holder's lease is broken: if it changed since, nothing is."""

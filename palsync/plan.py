@@ -11,7 +11,7 @@ import fnmatch
 import hashlib
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from palsync import __version__
 from palsync.canonical import (
@@ -31,7 +31,11 @@ from palsync.fields import STOCK_PAL_IDS, is_secret_pointer
 from palsync.kinds import KINDS, PALS, Kind, referenced_ids
 from palsync.lock import UNVERIFIED, Lock, LockEntry, is_unverified, secret_fingerprint
 
-ACTIONS = ("create", "update", "adopt", "delete", "noop", "blocked")
+#: what a plan does with one resource
+Action = Literal["create", "update", "adopt", "delete", "noop", "blocked"]
+ACTIONS: tuple[Action, ...] = ("create", "update", "adopt", "delete", "noop", "blocked")
+#: which side changed since the last apply: the manifest, the live resource, or both
+Direction = Literal["local", "drift", "conflict"]
 SENSITIVE = "(sensitive)"
 
 
@@ -84,8 +88,8 @@ class Refs(Mapping[str, frozenset[str]]):
 @dataclass(frozen=True)
 class Change:
     key: str
-    action: str
-    direction: str | None = None
+    action: Action
+    direction: Direction | None = None
     pal_id: str | None = None
     pal_name: str | None = None
     fields: tuple[FieldChange, ...] = ()
@@ -129,7 +133,7 @@ class Plan:
     lock_salt: str = ""
 
     def summary(self) -> dict[str, int]:
-        counts = dict.fromkeys(ACTIONS, 0)
+        counts: dict[str, int] = dict.fromkeys(ACTIONS, 0)
         for change in self.changes:
             counts[change.action] += 1
         return counts
@@ -816,12 +820,12 @@ def _plan_one(
     ops = guard_ops(pal, ops)
     conf_ops = guard_ops(pal, conf_ops, within=PALS.own_request or "")
 
-    direction: str | None = "local"
+    direction: Direction | None = "local"
     if owned and entry:
         local = fp != entry.fingerprint or any(old_secrets.get(p) != secret_fps[p] for p in secrets)
         drift = fingerprint(project_live(live, entry.managed, d.ignore)) != entry.fingerprint
         direction = "conflict" if local and drift else "drift" if drift else "local"
-    action = "adopt" if not owned else ("update" if ops or conf_ops else "noop")
+    action: Action = "adopt" if not owned else ("update" if ops or conf_ops else "noop")
     if action == "noop":
         direction = None
     if missing and action != "noop":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from palsync.canonical import MISSING
@@ -190,7 +191,7 @@ def plan_markdown(plan: Plan) -> str:
     return out
 
 
-def outcomes_text(rows: list[tuple[str, str, str, str, str]]) -> str:
+def outcomes_text(rows: Sequence[tuple[str, str, str, str, str]]) -> str:
     """The per-PAL result table at the end of an apply: key, action, pal_id, result, message."""
     header = ("KEY", "ACTION", "PAL ID", "RESULT", "MESSAGE")
     table = [header, *(tuple(visible(cell, keep="") for cell in row) for row in rows)]
