@@ -709,7 +709,7 @@ class TavusClient:
             for task in tasks:
                 if task.error is not None:
                     raise task.error
-            return [task.result for task in tasks]  # type: ignore[misc]
+            return [task.result for task in tasks]
 
         return wait
 
@@ -721,7 +721,9 @@ class TavusClient:
 
     # ------------------------------------------------------------------ pagination
 
-    def _page(self, path: str, params: dict[str, Any], page: int) -> tuple[list[dict], int | None]:
+    def _page(
+        self, path: str, params: dict[str, Any], page: int
+    ) -> tuple[list[dict[str, Any]], int | None]:
         """One page: its items and its `total_count` (None unless a non-negative integer)."""
         query = {**params, "limit": PAGE_SIZE, "page": page}
         response = self.request("GET", path, params=query)
@@ -743,7 +745,7 @@ class TavusClient:
         *,
         first_page: int = 1,
         expected: int = 0,
-    ) -> list[dict]:
+    ) -> list[dict[str, Any]]:
         """Every item of a list endpoint, each once (by the first of `ids` it has).
 
         Reads until a page shows the end: an empty page, a page shorter than an earlier one, a
@@ -756,13 +758,13 @@ class TavusClient:
         loop.
         """
 
-        def identity(item: dict) -> Any:
+        def identity(item: dict[str, Any]) -> Any:
             for name in ids:
                 if item.get(name) is not None:
                     return (name, str(item[name]))
             return jsonlib.dumps(item, sort_keys=True, default=str)
 
-        seen: dict[Any, dict] = {}
+        seen: dict[Any, dict[str, Any]] = {}
         size = 0  # items per page as the server actually returns them
         total: int | None = None
         pages = 0

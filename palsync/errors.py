@@ -7,7 +7,7 @@ them into messages and exit codes. Nothing here imports anything heavy.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -96,7 +96,7 @@ class ApiError(PalsyncError):
         status: int | None,
         detail: str,
         *,
-        body: dict | None = None,
+        body: dict[str, Any] | None = None,
         hint: str = "",
     ):
         shown = f" ({status})" if status is not None else ""

@@ -105,8 +105,8 @@ def scrubbed_output() -> Iterator[None]:
 
     redact.register(os.environ.get("TAVUS_API_KEY"))
     saved = sys.stdout, sys.stderr
-    sys.stdout = redact.ScrubbingStream(saved[0])  # type: ignore[assignment]
-    sys.stderr = redact.ScrubbingStream(saved[1])  # type: ignore[assignment]
+    sys.stdout = redact.ScrubbingStream(saved[0])
+    sys.stderr = redact.ScrubbingStream(saved[1])
     try:
         yield
     finally:
