@@ -21,13 +21,14 @@ from palsync.yamldoc import Positions, positions_for
 SCHEMA_NAME = "pal.schema.json"
 
 
-def schema_path() -> Path:
-    """The schema inside an installed wheel, else the repository's `schemas/` directory."""
+def schema_path(name: str = SCHEMA_NAME) -> Path:
+    """A schema (by default the PAL's; `tool.schema.json` etc. for the companion kinds) inside an
+    installed wheel, else in the repository's `schemas/` directory."""
     here = Path(__file__).resolve().parent
-    for candidate in (here / "schemas" / SCHEMA_NAME, here.parent / "schemas" / SCHEMA_NAME):
+    for candidate in (here / "schemas" / name, here.parent / "schemas" / name):
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError(f"{SCHEMA_NAME} not found next to the palsync package")
+    raise FileNotFoundError(f"{name} not found next to the palsync package")
 
 
 @cache
