@@ -51,8 +51,10 @@ def test_secret_annotations_and_secret_pointers_agree() -> None:
         if isinstance(sub.get("additionalProperties"), dict)
         and sub["additionalProperties"].get("x-palsync-secret") is True
     }
-    assert annotated == fields.SECRET_POINTERS == {"/layers/llm/api_key", "/layers/tts/api_key"}
-    assert maps == fields.SECRET_PARENTS == {"/layers/llm/headers"}
+    assert annotated == fields.SECRET_POINTERS
+    assert maps == fields.SECRET_PARENTS
+    assert {"/layers/llm/api_key", "/layers/tts/api_key"} <= annotated
+    assert {"/layers/llm/headers"} <= maps
     # what the modules do with it: secret exactly there (and below a map of secrets), nowhere else
     for pointer, _, _ in walk(schema):
         assert fields.is_secret_pointer(pointer) == (pointer in annotated | maps), pointer
@@ -81,8 +83,9 @@ def test_compare_annotations_decide_what_is_compared_member_by_member() -> None:
     schema = load_schema()
     members = {p for p, sub, _ in walk(schema) if sub.get("x-palsync-compare") == "members"}
     whole = {p for p, sub, _ in walk(schema) if sub.get("x-palsync-compare") == "whole"}
-    assert members == fields.MEMBERWISE == {"/layers/tts/voice_settings", "/layers/llm/headers"}
-    assert whole == {"/layers/llm/extra_body", "/layers/llm/default_query"}
+    assert members == fields.MEMBERWISE
+    assert {"/layers/tts/voice_settings", "/layers/llm/headers"} <= members
+    assert {"/layers/llm/extra_body", "/layers/llm/default_query"} <= whole
     for pointer in members:
         assert canonical.memberwise(pointer), pointer
     for pointer in whole:
@@ -103,12 +106,12 @@ def test_alias_annotations_and_the_spelling_tables_agree() -> None:
         for p, sub, _ in walk(schema)
         if "x-palsync-alias-of" in sub
     }
-    assert aliases == {
+    assert {
         "/persona_name": ("pal_name", True),
         "/default_replica_id": ("default_face_id", True),
         "/layers/conversational_flow/pal_interruptibility": ("face_interruptibility", False),
         "/layers/conversational_flow/replica_interruptibility": ("face_interruptibility", True),
-    }
+    }.items() <= aliases.items()
     top = {p[1:]: new for p, (new, _) in aliases.items() if p.count("/") == 1}
     layer = {tuple(p.split("/")[2:]): new for p, (new, _) in aliases.items() if p.count("/") == 3}
     current = {tuple(p.split("/")[2:]) for p, (_, old) in aliases.items() if not old}
@@ -130,26 +133,23 @@ def test_reference_annotations_and_references_agree() -> None:
         for node in (sub, sub.get("items")):
             if isinstance(node, dict) and "x-palsync-ref" in node:
                 found[pointer] = node["x-palsync-ref"]
-    assert (
-        found
-        == fields.REFERENCES
-        == {
-            "/default_face_id": "faces",
-            "/default_replica_id": "faces",
-            "/document_ids": "documents",
-            "/tool_ids": "tools",
-            "/objectives_id": "objectives",
-            "/guardrail_ids": "guardrails",
-            "/guardrails_id": "guardrails",
-            "/layers/tts/pronunciation_dictionary_id": "dictionaries",
-        }
-    )
+    assert found == fields.REFERENCES
+    assert {
+        "/default_face_id": "faces",
+        "/default_replica_id": "faces",
+        "/document_ids": "documents",
+        "/tool_ids": "tools",
+        "/objectives_id": "objectives",
+        "/guardrail_ids": "guardrails",
+        "/guardrails_id": "guardrails",
+        "/layers/tts/pronunciation_dictionary_id": "dictionaries",
+    }.items() <= found.items()
 
 
 def test_unverified_fields_are_named_at_the_root_and_keep_a_bare_schema() -> None:
     schema = load_schema()
     assert schema["x-palsync-unverified"] == fields.UNVERIFIED
-    assert set(fields.UNVERIFIED) == {"/languages", "/layers/tts/voice_id"}
+    assert {"/languages", "/layers/tts/voice_id"} <= set(fields.UNVERIFIED)
     nodes = {p: sub for p, sub, _ in walk(schema)}
     for pointer in fields.UNVERIFIED:
         assert set(nodes[pointer]) == {"description"}, pointer
@@ -353,12 +353,14 @@ def test_read_only_and_unverified_entries_must_name_real_places() -> None:
 def test_the_secret_message_names_the_secret_fields_of_the_tables(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert validation._secret_fields() == (
-        "layers.llm.api_key, layers.tts.api_key or a layers.llm.headers value"
-    )
-    monkeypatch.setattr(
-        validation, "SECRET_POINTERS", fields.SECRET_POINTERS | {"/layers/llm/vault_token"}
-    )
+    words = validation._secret_fields()
+    assert words.startswith("layers.llm.api_key, ")
+    assert words.endswith(" or a layers.llm.headers value")
+    for pointer in fields.SECRET_POINTERS:
+        assert validation.dotted(pointer) in words
+    secrets = {"/layers/llm/api_key", "/layers/llm/vault_token", "/layers/tts/api_key"}
+    monkeypatch.setattr(validation, "SECRET_POINTERS", frozenset(secrets))
+    monkeypatch.setattr(validation, "SECRET_PARENTS", frozenset({"/layers/llm/headers"}))
     assert validation._secret_fields() == (
         "layers.llm.api_key, layers.llm.vault_token, layers.tts.api_key or a "
         "layers.llm.headers value"
