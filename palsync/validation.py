@@ -477,7 +477,7 @@ def _secret_variable_problems(manifests: Sequence[Manifest]) -> list[Problem]:
                     m,
                     pointer,
                     f"{dotted(pointer)}: ${{{name}}} is {why}; a field that is not secret is "
-                    f"shown in plans and stored in clear, so a secret may only be used in "
+                    "shown in plans and stored in clear, so a secret may only be used in "
                     f"{_secret_fields()}",
                     "secret-in-field",
                 )
