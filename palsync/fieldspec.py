@@ -71,6 +71,8 @@ def structurally_memberwise(pointer: str) -> bool:
 
 
 def _escape(token: str) -> str:
+    # fields.escape_pointer_token's twin: palsync.fields imports the tables derived here, and
+    # the builder must run even when they are broken
     return token.replace("~", "~0").replace("/", "~1")
 
 
@@ -93,11 +95,11 @@ def derive(schema: Mapping[str, Any]) -> FieldTables:
     def walk(node: Mapping[str, Any], pointer: str, where: Path, members: bool) -> None:
         """`members`: pal-sync compares this object member by member, so its members are
         fields of their own (annotations on them can be honoured)."""
+        if not members:
+            return  # a value compared whole: the catch-all below reports annotations inside
         siblings = node.get("properties", {})
         for name, sub in siblings.items():
             child, at = pointer + "/" + _escape(name), (*where, "properties", name)
-            if not members:
-                continue  # inside a value compared whole: the catch-all below reports annotations
             compare = sub.get(COMPARE)
             if compare is not None:
                 used.add((at, COMPARE))
@@ -122,7 +124,7 @@ def derive(schema: Mapping[str, Any]) -> FieldTables:
                 parents.add(child)
             if ALIAS_OF in sub:
                 used.add((at, ALIAS_OF))
-                _alias(name, sub, pointer, siblings, at)
+                alias(name, sub, pointer, siblings, at)
             for ref_at, ref_node in ((at, sub), ((*at, "items"), sub.get("items"))):
                 if isinstance(ref_node, dict) and REF in ref_node:
                     used.add((ref_at, REF))
@@ -132,7 +134,7 @@ def derive(schema: Mapping[str, Any]) -> FieldTables:
                     references[child] = kind
             walk(sub, child, at, child in memberwise or structurally_memberwise(child))
 
-    def _alias(
+    def alias(
         name: str, sub: Mapping[str, Any], pointer: str, siblings: Mapping[str, Any], at: Path
     ) -> None:
         target = sub[ALIAS_OF]
