@@ -30,8 +30,8 @@ from typing import Any
 from palsync import __version__
 
 FORMAT = "palsync.manifest-cache/v1"
-#: the modules whose code decides whether a manifest is valid (`_schema_fast` is generated from
-#: the schema, so it stands for the schema too)
+#: the modules whose code decides whether a manifest is valid (`_schema_fast` and `_fields` are
+#: generated from the schema, so they stand for the schema and its field annotations too)
 _VALIDATING_MODULES = (
     "manifest",
     "yamldoc",
@@ -39,6 +39,7 @@ _VALIDATING_MODULES = (
     "schema",
     "_schema_fast",
     "fields",
+    "_fields",
     "errors",
 )
 

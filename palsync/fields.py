@@ -1,7 +1,9 @@
 """What pal-sync knows about PAL fields: legacy names, read-only and server-managed fields, secrets.
 
 Shared by the schema checks, the canonical comparison and the importer (the emulator keeps its own
-copy of the API's rules on purpose: it plays the server, not the client).
+copy of the API's rules on purpose: it plays the server, not the client). The field tables are
+not written here: each field says it beside its schema, in scripts/build_schema.py, and the tables
+come from those annotations (`palsync.fieldspec`) through the generated `palsync._fields`.
 """
 
 from __future__ import annotations
@@ -10,27 +12,24 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from palsync import _fields
+
 #: Legacy top-level names -> current names (accepted in manifests, normalised, warned about).
-LEGACY_TOP_LEVEL: dict[str, str] = {
-    "persona_name": "pal_name",
-    "default_replica_id": "default_face_id",
-}
+#: From `x-palsync-alias-of` with `deprecated: true` on a top-level field.
+LEGACY_TOP_LEVEL: dict[str, str] = _fields.LEGACY_TOP_LEVEL
 
 #: Other spellings inside a layer: (layer, spelling) -> the canonical name. Accepted in
 #: manifests and live documents, normalised before any comparison, warned about in manifests.
 #: Interruptibility has three spellings of ONE field (tavus-api.md 11a): `face_interruptibility`
 #: (what Tavus's CLI sends; canonical here), `pal_interruptibility` (PAL docs) and
 #: `replica_interruptibility` (persona docs). When several are present, the first of
-#: canonical, then this table's order, wins.
-LEGACY_LAYER: dict[tuple[str, str], str] = {
-    ("conversational_flow", "pal_interruptibility"): "face_interruptibility",
-    ("conversational_flow", "replica_interruptibility"): "face_interruptibility",
-}
+#: canonical, then this table's order (the schema's), wins. From `x-palsync-alias-of` on a
+#: member of a layer.
+LEGACY_LAYER: dict[tuple[str, str], str] = _fields.LEGACY_LAYER
 
-#: Spellings of LEGACY_LAYER that are current, not legacy: accepted without a warning.
-CURRENT_SPELLINGS: frozenset[tuple[str, str]] = frozenset(
-    {("conversational_flow", "pal_interruptibility")}
-)
+#: Spellings of LEGACY_LAYER that are current, not legacy: accepted without a warning (an
+#: `x-palsync-alias-of` without `deprecated`).
+CURRENT_SPELLINGS: frozenset[tuple[str, str]] = _fields.CURRENT_SPELLINGS
 
 #: canonical pointer -> its other spellings, in order of preference (reads and patches)
 SPELLINGS: dict[str, tuple[str, ...]] = {}
@@ -39,71 +38,41 @@ for (_layer, _old), _new in LEGACY_LAYER.items():
     SPELLINGS[f"/layers/{_layer}/{_new}"] += (f"/layers/{_layer}/{_old}",)
 
 #: Fields the server owns; never declared in manifests (an error there), dropped from every
-#: live document before any comparison, never sent, never imported. The last group is what the
-#: current API returns on reads (tavus-api.md 11a).
-READ_ONLY_TOP_LEVEL: frozenset[str] = frozenset(
-    {
-        "pal_id",
-        "persona_id",
-        "created_at",
-        "updated_at",
-        "conferencing_email",
-        "pal_type",
-        "persona_type",
-        "skills",
-        "publish_url",
-        "uuid",
-        "owner_id",
-        "session_id",
-        "is_draft",
-        "source_template_id",
-        "registration_id",
-        "pal_settings_id",
-        "is_published",
-    }
-)
+#: live document before any comparison, never sent, never imported. The `readOnly` fields at
+#: the top of the schema's `$defs/read-only` (tavus-api.md 2a, 11a).
+READ_ONLY_TOP_LEVEL: frozenset[str] = _fields.READ_ONLY_TOP_LEVEL
 
 #: Fields that appear in no Tavus source (tavus-api.md 11a): accepted without invented
-#: constraints, sent as written, with a warning that says so (an error under --strict).
-UNVERIFIED: dict[str, str] = {
-    "/languages": "in no Tavus source (the language is set per conversation)",
-    "/layers/tts/voice_id": "in no Tavus source (`external_voice_id` is the provider's voice id)",
-}
+#: constraints, sent as written, with a warning that says so (an error under --strict). From
+#: the schema root's `x-palsync-unverified` (pointer -> where the field appears).
+UNVERIFIED: dict[str, str] = _fields.UNVERIFIED
 
 #: Codes of the open-world warnings that `--strict` turns into errors.
 OPEN_WORLD_CODES: frozenset[str] = frozenset({"unknown-key", "unverified-field"})
 
-#: Objects below a layer compared member by member (the server fills members of its own in
-#: `voice_settings`; each header is a secret of its own). Every layer (`/layers/<name>`, known
-#: or not) is compared member by member too; any other object is one value, compared and
-#: patched whole: free-form maps (`extra_body`, `default_query`) and the value of any key
-#: pal-sync does not know.
-MEMBERWISE: frozenset[str] = frozenset({"/layers/tts/voice_settings", "/layers/llm/headers"})
+#: Objects below a layer compared member by member (`x-palsync-compare: members`: the server
+#: fills members of its own in `voice_settings`; each header is a secret of its own). Every layer
+#: (`/layers/<name>`, known or not) is compared member by member too; any other object is one
+#: value, compared and patched whole: free-form maps (`extra_body`, `default_query`, marked
+#: `x-palsync-compare: whole`) and the value of any key pal-sync does not know.
+MEMBERWISE: frozenset[str] = _fields.MEMBERWISE
 
-#: JSON Pointers the server writes on its own (never diffed, never sent).
-SERVER_MANAGED_POINTERS: frozenset[str] = frozenset(
-    {
-        "/layers/tts/voice_settings/pronunciation_dict_id",
-        "/layers/tts/voice_settings/pronunciation_dictionary_locators",
-    }
-)
+#: JSON Pointers the server writes on its own (never diffed, never sent): the `readOnly` fields
+#: below the top of `$defs/read-only`.
+SERVER_MANAGED_POINTERS: frozenset[str] = _fields.SERVER_MANAGED_POINTERS
 
-#: Secret (write-only) values: these exact pointers, and every value under the header map.
-SECRET_POINTERS: frozenset[str] = frozenset({"/layers/llm/api_key", "/layers/tts/api_key"})
-SECRET_PARENTS: frozenset[str] = frozenset({"/layers/llm/headers"})
+#: Secret (write-only) values: these exact pointers (`x-palsync-secret: true`), and every value
+#: under these maps (`x-palsync-secret: true` on their `additionalProperties`).
+SECRET_POINTERS: frozenset[str] = _fields.SECRET_POINTERS
+SECRET_PARENTS: frozenset[str] = _fields.SECRET_PARENTS
+
+#: Id fields -> the kind of resource they point at (`x-palsync-ref`): JSON Pointer of a field
+#: holding one id, or of a list of ids (the annotation on its `items`) -> kind name. Legacy names
+#: are listed too (`/default_replica_id`); a manifest body has them renamed already.
+REFERENCES: dict[str, str] = _fields.REFERENCES
 
 #: Conferencing ops must travel in their own PATCH request.
 CONFERENCING_PREFIX = "/layers/conferencing"
-
-#: Id fields that reference another kind (`palsync.kinds`): JSON pointer -> kind name, in the
-#: order a PAL's missing references are reported.
-REFERENCES: dict[str, str] = {
-    "/default_face_id": "faces",
-    "/objectives_id": "objectives",
-    "/guardrail_ids": "guardrails",
-    "/guardrails_id": "guardrails",
-    "/document_ids": "documents",
-}
 
 #: Stock / template PALs from tavus-api.md section 8 (never matched, updated or deleted).
 STOCK_PAL_IDS: frozenset[str] = frozenset(
@@ -125,9 +94,10 @@ KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
 def is_secret_pointer(pointer: str) -> bool:
-    """True for `/layers/llm/api_key`, `/layers/tts/api_key`, `/layers/llm/headers` and anything
-    below them: a header of any name (empty, or escaped as `~1`/`~0`), and any value of an
-    unexpected shape (an object where a string belongs) are secret as a whole."""
+    """True for a secret field (`/layers/llm/api_key`...), a map of secrets
+    (`/layers/llm/headers`) and anything below them: a header of any name (empty, or escaped as
+    `~1`/`~0`), and any value of an unexpected shape (an object where a string belongs) are
+    secret as a whole."""
     if pointer in SECRET_POINTERS or pointer in SECRET_PARENTS:
         return True
     return pointer.startswith(_SECRET_PREFIXES)

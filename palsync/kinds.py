@@ -14,7 +14,7 @@ entries: pal-sync lists them to check that the ids a PAL names exist.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from palsync.fields import CONFERENCING_PREFIX, REFERENCES, SECRET_POINTERS
@@ -88,7 +88,7 @@ PALS = Kind(
     writable=True,
     listings=({"pal_type": "user"},),
     secrets=SECRET_POINTERS,
-    references=tuple(Reference(pointer, kind) for pointer, kind in REFERENCES.items()),
+    references=(),  # set below, once the table knows which kinds exist
     own_request=CONFERENCING_PREFIX,
     conflict=(
         "someone has unpublished edits in PAL Maker for {key} ({id}); publish or discard "
@@ -133,6 +133,20 @@ DOCUMENTS = Kind(
 
 #: every kind, by name; managed kinds first, in the order their creates run
 KINDS: dict[str, Kind] = {k.name: k for k in (PALS, FACES, OBJECTIVES, GUARDRAILS, DOCUMENTS)}
+
+
+def _references(table: dict[str, str]) -> tuple[Reference, ...]:
+    """A document's references (`fields.REFERENCES`, from the schema's `x-palsync-ref`) to the
+    kinds this table lists, in the table's order of kinds (the order a PAL's missing
+    references are reported in). References to kinds not in the table yet (tools, pronunciation
+    dictionaries: `tool_ids` also names system tools such as `end_call`) are not checked."""
+    order = list(KINDS)
+    known = [(p, k) for p, k in table.items() if k in KINDS]
+    return tuple(Reference(p, k) for p, k in sorted(known, key=lambda r: (order.index(r[1]), r[0])))
+
+
+PALS = replace(PALS, references=_references(REFERENCES))
+KINDS["pals"] = PALS
 
 
 def referenced_kinds(kind: Kind, bodies: Iterable[Mapping[str, Any]]) -> list[Kind]:

@@ -478,11 +478,19 @@ def _secret_variable_problems(manifests: Sequence[Manifest]) -> list[Problem]:
                     pointer,
                     f"{dotted(pointer)}: ${{{name}}} is {why}; a field that is not secret is "
                     "shown in plans and stored in clear, so a secret may only be used in "
-                    "layers.llm.api_key, layers.tts.api_key or a layers.llm.headers value",
+                    f"{_secret_fields()}",
                     "secret-in-field",
                 )
             )
     return problems
+
+
+def _secret_fields() -> str:
+    """Where a secret may be written, in words: `layers.llm.api_key, layers.tts.api_key or a
+    layers.llm.headers value`."""
+    names = [dotted(p) for p in sorted(SECRET_POINTERS)]
+    names += [f"a {dotted(p)} value" for p in sorted(SECRET_PARENTS)]
+    return " or ".join(filter(None, (", ".join(names[:-1]), names[-1])))
 
 
 def leaked_secret_values(

@@ -1,9 +1,13 @@
 """Builds schemas/pal.schema.json from the field tables of tavus-api.md (section 2).
 
 The JSON file is the contract and is committed; this script is how it is kept consistent (every
-property gets a description, id patterns accept `${VAR}` references). Run it after editing:
+property gets a description, id patterns accept `${VAR}` references). It is also the one place
+where a field is described: beside its type, its annotations say whether it is a secret, compared
+member by member or whole, another name of a field, a reference to a kind, read-only
+(`palsync.fieldspec` says what each means), and palsync/_fields.py, the tables every module reads,
+is derived from them. Run it after editing:
     python scripts/build_schema.py && python scripts/gen_fast_validator.py
-`--check` only compares: it exits 1, writing nothing, when the file is not what it would write.
+`--check` only compares: it exits 1, writing nothing, when a file is not what it would write.
 """
 
 from __future__ import annotations
@@ -16,9 +20,19 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from palsync.fields import LEGACY_LAYER, READ_ONLY_TOP_LEVEL, UNVERIFIED  # noqa: E402
+from palsync.fieldspec import (  # noqa: E402
+    ALIAS_OF,
+    COMPARE,
+    READ_ONLY,
+    READ_ONLY_DEFS,
+    REF,
+    SECRET,
+    UNVERIFIED,
+    derive,
+    render,
+)
 
-REF = r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}"
+VAR = r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}"
 
 #: How `pal-sync validate` treats keys a mapping's `properties` do not list (an annotation for
 #: validate's own walk, ignored by JSON Schema tools): `warn` = open world (DESIGN 2): a key close
@@ -47,7 +61,7 @@ def ident(desc: str, pattern: str, example: str) -> dict[str, Any]:
     return {
         "type": "string",
         "description": desc,
-        "pattern": f"^(?:{pattern}|{REF})$",
+        "pattern": f"^(?:{pattern}|{VAR})$",
         "examples": [example],
     }
 
@@ -103,45 +117,88 @@ def anything(desc: str, **kw: Any) -> dict[str, Any]:
     return {"description": desc, **kw}
 
 
-def unverified(pointer: str, desc: str) -> dict[str, Any]:
+#: fields in no Tavus source, filled by `unverified`: JSON Pointer -> where the field appears
+UNVERIFIED_FIELDS: dict[str, str] = {}
+
+
+def unverified(pointer: str, desc: str, appears: str) -> dict[str, Any]:
+    """A field in no Tavus source at `pointer`: no constraint invented (its schema is a bare
+    description), a warning from `validate` (the schema root's `x-palsync-unverified`)."""
+    UNVERIFIED_FIELDS[pointer] = appears
     return anything(
-        f"{desc} Appears {UNVERIFIED[pointer]}: accepted without constraints and sent as "
+        f"{desc} Appears {appears}: accepted without constraints and sent as "
         "written; `pal-sync validate` warns about it (`--strict`: an error)."
     )
 
 
 def legacy(schema: dict[str, Any], new: str) -> dict[str, Any]:
+    """A legacy name of the sibling `new`: accepted, normalised, warned about."""
     return {
         **schema,
         "description": f"Legacy name of `{new}` (accepted, normalised, warned about). "
         + schema["description"],
         "deprecated": True,
+        ALIAS_OF: new,
     }
 
 
 def spelling(schema: dict[str, Any], new: str, where: str) -> dict[str, Any]:
+    """A current spelling of the sibling `new`: accepted and normalised, no warning."""
     return {
         **schema,
         "description": f"Another spelling of `{new}` ({where}): the same field, compared as "
         f"`{new}`; no diff whichever spelling the manifest or the server uses. "
         + schema["description"],
+        ALIAS_OF: new,
     }
 
 
-SECRET = (
+def ref(schema: dict[str, Any], kind: str) -> dict[str, Any]:
+    """An id of a `kind` resource (on the `items` of a list of ids)."""
+    return {**schema, REF: kind}
+
+
+#: an object compared and patched member by member (members the server adds are no drift), or
+#: as one value
+MEMBERS = {COMPARE: "members"}
+WHOLE = {COMPARE: "whole"}
+
+
+SECRET_TEXT = (
     "Secret (write-only): must be a `${VAR}` reference, read from the environment at plan/apply "
     "time; never compared with what the API returns, sent when its fingerprint changes."
 )
+
+
+def secret(desc: str) -> dict[str, Any]:
+    """A secret string: write-only for the API, `${VAR}` only, fingerprinted, redacted."""
+    return s(desc + " " + SECRET_TEXT, writeOnly=True, **{SECRET: True})
+
+
+def read_only(desc: str) -> dict[str, Any]:
+    """A field the server writes on its own (listed in `$defs/read-only`)."""
+    return {READ_ONLY: True, "description": desc}
+
+
 BOOL_STRING = {"enum": ["true", "false"]}
 
-FACE_ID = ident(
-    "Face (formerly replica) used by default in conversations. Required on create; also "
-    "required when `layers.conferencing` is set. Stock faces (e.g. `r90bbd427f71`, Anna) work.",
-    "r[0-9a-f]{6,16}",
-    "r90bbd427f71",
+FACE_ID = ref(
+    ident(
+        "Face (formerly replica) used by default in conversations. Required on create; also "
+        "required when `layers.conferencing` is set. Stock faces (e.g. `r90bbd427f71`, Anna) "
+        "work.",
+        "r[0-9a-f]{6,16}",
+        "r90bbd427f71",
+    ),
+    "faces",
 )
-DOC_ID = ident("Knowledge-base document id.", "[0-9A-Za-z][0-9A-Za-z-]{3,63}", "d1234567890")
-GUARDRAIL_ID = ident("Individual guardrail id.", "g[0-9a-f]{4,16}", "g1234567890ab")
+DOC_ID = ref(
+    ident("Knowledge-base document id.", "[0-9A-Za-z][0-9A-Za-z-]{3,63}", "d1234567890"),
+    "documents",
+)
+GUARDRAIL_ID = ref(
+    ident("Individual guardrail id.", "g[0-9a-f]{4,16}", "g1234567890ab"), "guardrails"
+)
 TAG = {"type": "string", "minLength": 1, "maxLength": 64, "description": "A tag."}
 
 TOOL = obj(
@@ -236,7 +293,6 @@ interruptibility = enum(
     LMH,
     default="medium",
 )
-FLOW_SPELLINGS = {old: new for (layer, old), new in LEGACY_LAYER.items()}
 conversational_flow = obj(
     "Turn-taking (Sparrow). Setting any field makes the server fill the others with defaults.",
     {
@@ -255,12 +311,8 @@ conversational_flow = obj(
             "it; `pal_interruptibility`, PAL docs; `replica_interruptibility`, persona docs): "
             "write one of them.",
         },
-        "pal_interruptibility": spelling(
-            interruptibility, FLOW_SPELLINGS["pal_interruptibility"], "PAL docs"
-        ),
-        "replica_interruptibility": legacy(
-            interruptibility, FLOW_SPELLINGS["replica_interruptibility"]
-        ),
+        "pal_interruptibility": spelling(interruptibility, "face_interruptibility", "PAL docs"),
+        "replica_interruptibility": legacy(interruptibility, "face_interruptibility"),
         "wake_phrase": s("Phrase that wakes the PAL up after `sleep_phrase`."),
         "sleep_phrase": s("Phrase that makes the PAL stop responding until `wake_phrase`."),
         "noise_cancellation": anything(
@@ -297,29 +349,36 @@ llm = obj(
         "model_name": s("Model name as Tavus's CLI sends it (custom models)."),
         "base_url": s(
             "Custom OpenAI-compatible endpoint (streaming /chat/completions), without the route.",
-            pattern=f"^(?:https?://\\S+|{REF})$",
+            pattern=f"^(?:https?://\\S+|{VAR})$",
         ),
         "endpoint": s("Custom model endpoint as Tavus's CLI sends it."),
         "is_custom": b("The model is a custom (bring-your-own) LLM."),
-        "api_key": s("API key for the custom endpoint. " + SECRET, writeOnly=True),
+        "api_key": secret("API key for the custom endpoint."),
         "speculative_inference": b("Start generating before the user finishes.", default=True),
         "disable_vision": b("Do not give the LLM the visual context."),
         "enable_llm_proxy": b("Route LLM calls through Tavus's proxy."),
         "headers": {
             "type": "object",
-            "description": "Custom LLM request headers. Values are secrets: " + SECRET,
-            "additionalProperties": {"type": "string", "description": "Header value."},
+            "description": "Custom LLM request headers. Values are secrets: " + SECRET_TEXT,
+            "additionalProperties": {
+                "type": "string",
+                "description": "Header value.",
+                SECRET: True,
+            },
             "writeOnly": True,
+            **MEMBERS,
         },
         "extra_body": {
             "type": "object",
             "description": "Provider parameters sent as is (e.g. temperature 0-2, top_p 0-1). "
             "Compared and patched as one value.",
+            **WHOLE,
         },
         "default_query": {
             "type": "object",
             "description": "Default query parameters of the LLM requests, sent as is. Compared "
             "and patched as one value.",
+            **WHOLE,
         },
         "tools": TOOLS,
     },
@@ -367,6 +426,7 @@ voice_settings = open_obj(
         },
         "use_speaker_boost": b("ElevenLabs speaker boost."),
     },
+    **MEMBERS,
 )
 
 tts = obj(
@@ -377,9 +437,13 @@ tts = obj(
             ["cartesia", "elevenlabs", "azure", "playht", "tavus-auto"],
             default="cartesia",
         ),
-        "api_key": s("Provider API key, only needed for private voices. " + SECRET, writeOnly=True),
+        "api_key": secret("Provider API key, only needed for private voices."),
         "external_voice_id": s("The provider's voice id."),
-        "voice_id": unverified("/layers/tts/voice_id", "Voice id."),
+        "voice_id": unverified(
+            "/layers/tts/voice_id",
+            "Voice id.",
+            "in no Tavus source (`external_voice_id` is the provider's voice id)",
+        ),
         "tts_model_name": open_enum(
             "Provider model, e.g. sonic, sonic-2, sonic-3.", ["sonic", "sonic-2", "sonic-3"]
         ),
@@ -390,9 +454,12 @@ tts = obj(
             "default": True,
         },
         "voice_settings": voice_settings,
-        "pronunciation_dictionary_id": s(
-            "Pronunciation dictionary (`pd_...`); one per PAL; empty string removes it.",
-            pattern=f"^(?:pd_[0-9A-Za-z]+|{REF})?$",
+        "pronunciation_dictionary_id": ref(
+            s(
+                "Pronunciation dictionary (`pd_...`); one per PAL; empty string removes it.",
+                pattern=f"^(?:pd_[0-9A-Za-z]+|{VAR})?$",
+            ),
+            "dictionaries",
         ),
         "playht_user_id": s("PlayHT user id (legacy engine)."),
     },
@@ -405,7 +472,7 @@ conferencing = obj(
         "username": s(
             "Globally unique, stored lower-case; `botN` is reserved.",
             minLength=2,
-            pattern=f"^(?:[a-zA-Z0-9][a-zA-Z0-9._-]*[a-zA-Z0-9]|{REF})$",
+            pattern=f"^(?:[a-zA-Z0-9][a-zA-Z0-9._-]*[a-zA-Z0-9]|{VAR})$",
             examples=["acme-assistant"],
         ),
         "allowlist": strings(
@@ -524,10 +591,10 @@ properties: dict[str, Any] = {
     "tool_ids": strings(
         "Registry tools (/v2/tools) attached to the PAL, by id (system tools by name, e.g. "
         "`end_call`). At most 50.",
-        {"type": "string", "minLength": 1, "description": "A tool id."},
+        ref({"type": "string", "minLength": 1, "description": "A tool id."}, "tools"),
         maxItems=50,
     ),
-    "objectives_id": ident("One objectives set.", "o[0-9a-f]{4,16}", "o12345"),
+    "objectives_id": ref(ident("One objectives set.", "o[0-9a-f]{4,16}", "o12345"), "objectives"),
     "guardrail_ids": strings("Individual guardrails.", GUARDRAIL_ID, maxItems=50, uniqueItems=True),
     "guardrail_tags": strings(
         "Attach every guardrail carrying one of these tags (at most 50 per PAL).",
@@ -535,7 +602,9 @@ properties: dict[str, Any] = {
         maxItems=50,
         uniqueItems=True,
     ),
-    "guardrails_id": ident("One legacy guardrail set.", "g[0-9a-f]{4,16}", "g12345"),
+    "guardrails_id": ref(
+        ident("One legacy guardrail set.", "g[0-9a-f]{4,16}", "g12345"), "guardrails"
+    ),
     "memories": strings(
         "Seed lines of the PAL's memory store. Compared as one list.",
         {"type": "string", "description": "A memory."},
@@ -547,12 +616,59 @@ properties: dict[str, Any] = {
     "verbal_disclosure": anything("What the PAL says to disclose it is an AI. " + OPAQUE),
     "visual_disclosure": anything("How the PAL shows it is an AI. " + OPAQUE),
     "persona_description": anything("Description of the PAL's persona. " + OPAQUE),
-    "languages": unverified("/languages", "Languages."),
+    "languages": unverified(
+        "/languages", "Languages.", "in no Tavus source (the language is set per conversation)"
+    ),
     "layers": layers,
     "x-palsync": x_palsync,
 }
 
-READ_ONLY = sorted(READ_ONLY_TOP_LEVEL)
+#: What the server writes on its own, in the document's shape (`$defs/read-only`: the schema does
+#: not use it, pal-sync's tables do). Never compared, sent or imported; at the top level refused
+#: in manifests by name (`propertyNames`), below it ignored. tavus-api.md 2a, 2b, 11a.
+SERVER_WRITTEN: dict[str, Any] = {
+    "pal_id": read_only("The PAL's id (pin a manifest to a PAL with `x-palsync.pal_id`)."),
+    "persona_id": read_only("The PAL's id under its legacy name."),
+    "created_at": read_only("When the PAL was created."),
+    "updated_at": read_only("When the PAL was last changed."),
+    "conferencing_email": read_only("The meeting address of `layers.conferencing.username`."),
+    "pal_type": read_only("`user`, or `system` for Tavus's own PALs."),
+    "persona_type": read_only("`pal_type` under its legacy name."),
+    "skills": read_only("Skills, managed through `/v2/pals/{pal_id}/skills`."),
+    "publish_url": read_only("Returned with the PAL Builder draft (`source=draft`)."),
+}
+SERVER_WRITTEN |= {
+    name: read_only("Returned on reads by the current API (tavus-api.md 11a).")
+    for name in (
+        "uuid",
+        "owner_id",
+        "session_id",
+        "is_draft",
+        "source_template_id",
+        "registration_id",
+        "pal_settings_id",
+        "is_published",
+    )
+}
+SERVER_WRITTEN["layers"] = {
+    "properties": {
+        "tts": {
+            "properties": {
+                "voice_settings": {
+                    "properties": {
+                        "pronunciation_dict_id": read_only(
+                            "Written after `pronunciation_dictionary_id` is set (Cartesia)."
+                        ),
+                        "pronunciation_dictionary_locators": read_only(
+                            "Written after `pronunciation_dictionary_id` is set (ElevenLabs)."
+                        ),
+                    }
+                }
+            }
+        }
+    }
+}
+READ_ONLY_NAMES = sorted(name for name, sub in SERVER_WRITTEN.items() if sub.get(READ_ONLY))
 NON_EMPTY = {"minLength": 1}
 SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -560,15 +676,18 @@ SCHEMA = {
     "title": "Tavus PAL manifest (pal-sync)",
     "description": "One Tavus PAL per file (pals/<key>.yaml), in the API's own field names, plus "
     "pal-sync's `x-palsync` settings. `${VAR}` / `${VAR:-default}` in strings are read from the "
-    "environment at plan/apply time. Fields the server sets (" + ", ".join(READ_ONLY) + ") are "
-    "refused." + OPEN_WORLD,
+    "environment at plan/apply time. Fields the server sets ("
+    + ", ".join(READ_ONLY_NAMES)
+    + ") are refused."
+    + OPEN_WORLD,
     "type": "object",
     "properties": properties,
     "propertyNames": {
         "description": "Read-only fields, set by the server: never written in a manifest.",
-        "not": {"enum": READ_ONLY},
+        "not": {"enum": READ_ONLY_NAMES},
     },
     UNKNOWN: "warn",
+    UNVERIFIED: dict(sorted(UNVERIFIED_FIELDS.items())),
     # the rules `validate` checks beyond single fields, so that an editor flags what validate
     # refuses (validate reports them in its own words and skips these schema errors); typos of
     # known keys and two interruptibility spellings with different values stay validate's alone
@@ -617,8 +736,9 @@ SCHEMA = {
             "description": "A legacy name and its current name are not both set.",
             "not": {
                 "anyOf": [
-                    {"required": ["pal_name", "persona_name"]},
-                    {"required": ["default_face_id", "default_replica_id"]},
+                    {"required": [sub[ALIAS_OF], name]}
+                    for name, sub in properties.items()
+                    if ALIAS_OF in sub
                 ]
             },
         },
@@ -627,26 +747,47 @@ SCHEMA = {
             "not": {"required": ["is_template"], "properties": {"is_template": {"const": True}}},
         },
     ],
-    "$defs": {"tool": TOOL},
+    "$defs": {
+        "tool": TOOL,
+        READ_ONLY_DEFS: {
+            "description": "What the server writes on its own, in the document's shape: never "
+            "compared, sent or imported; refused by name at the top level (`propertyNames`), "
+            "ignored below it. Not used by this schema: pal-sync's field tables read it.",
+            "properties": SERVER_WRITTEN,
+        },
+    },
 }
 
 
-def main() -> int:
-    """Write the schema; with `--check`, only compare it with the file (exit 1 if it differs)."""
-    out = ROOT / "schemas" / "pal.schema.json"
+def outputs() -> dict[Path, str]:
+    """file -> its text: the schema, and the field tables derived from its annotations."""
     text = json.dumps(SCHEMA, indent=2, ensure_ascii=False) + "\n"
+    return {
+        ROOT / "schemas" / "pal.schema.json": text,
+        ROOT / "palsync" / "_fields.py": render(derive(json.loads(text))),
+    }
+
+
+def main() -> int:
+    """Write the schema and palsync/_fields.py; with `--check`, only compare them with the files
+    (exit 1 if one differs)."""
+    files = outputs()
     if "--check" in sys.argv:
-        current = out.read_text(encoding="utf-8") if out.exists() else ""
-        if current != text:
+        stale = [
+            out
+            for out, text in files.items()
+            if (out.read_text(encoding="utf-8") if out.exists() else "") != text
+        ]
+        for out in stale:
             print(
                 f"{out.relative_to(ROOT)} differs from what scripts/build_schema.py generates: "
-                "edit scripts/build_schema.py (not the JSON file), then run "
+                "edit scripts/build_schema.py (not the generated file), then run "
                 "`python scripts/build_schema.py && python scripts/gen_fast_validator.py`"
             )
-            return 1
-        return 0
-    out.write_text(text, encoding="utf-8")
-    print(f"wrote {out.relative_to(ROOT)}")
+        return 1 if stale else 0
+    for out, text in files.items():
+        out.write_text(text, encoding="utf-8")
+        print(f"wrote {out.relative_to(ROOT)}")
     return 0
 
 
