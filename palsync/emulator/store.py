@@ -18,9 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jsonpatch
-import jsonpointer
-
+from palsync.emulator.patching import apply_ops, check_patch_format
 from palsync.emulator.rules import (
     ALL_READ_ONLY,
     INTERRUPTIBILITY,
@@ -59,7 +57,6 @@ STOCK_FACES = [
     ("r5f0577fc829", "Lucas - Studio"),
 ]
 USER_FACES = [("rf4e9d9790f0", "My Face"), ("r5dc7c7d0bcb", "Team Face")]
-PATCH_OPS = {"add", "remove", "replace", "copy", "move", "test"}
 #: prefix of a secret sealed for the state file (`Store.seal`)
 SEALED = "emulator-sealed:scrypt:"
 
@@ -542,7 +539,7 @@ class Store:
     def patch_pal(
         self, pal_id: str, ops: Any, force: bool, legacy: bool
     ) -> tuple[int, dict[str, Any] | None]:
-        _check_patch_format(ops)
+        ops = check_patch_format(ops)
         # every route translates persona-era names and interruptibility spellings in paths
         paths = [legacy_path(op["path"]) for op in ops]
         conferencing = [
@@ -577,23 +574,7 @@ class Store:
                 root = op["path"].split("/")[1] if op["path"] else ""
                 if root in ALL_READ_ONLY:
                     raise bad_request(f"Field '{root}' is read-only")
-            result = copy.deepcopy(entry["doc"])
-            for index, op in enumerate(fixed):  # atomic: all ops on a copy, or nothing
-                try:
-                    result = jsonpatch.apply_patch(result, [op], in_place=True)
-                except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException):
-                    # never echo the library's message: it quotes the document, secrets included
-                    kind = "test failed" if op["op"] == "test" else "cannot apply"
-                    raise ApiFailure(
-                        422,
-                        {
-                            "message": f"Invalid JSON patch format: op {index} "
-                            f"({op['op']} {op['path']}): {kind}"
-                        },
-                    ) from None
-            if not isinstance(result, dict):
-                raise ApiFailure(422, {"message": "Invalid JSON patch format"})
-            result = normalise_legacy(result)
+            result = normalise_legacy(apply_ops(entry["doc"], fixed))
             self._validate(result, pal_id, require_face=False)
             fill_defaults(result)
             if discarded:
@@ -829,17 +810,3 @@ class Store:
                 if isinstance(ids, list) and tool_id in ids:
                     entry["doc"]["tool_ids"] = [i for i in ids if i != tool_id]
             self.dirty = True
-
-
-def _check_patch_format(ops: Any) -> None:
-    ok = isinstance(ops, list) and all(
-        isinstance(op, dict)
-        and op.get("op") in PATCH_OPS
-        and isinstance(op.get("path"), str)
-        and (op["path"] == "" or op["path"].startswith("/"))
-        and (op["op"] not in ("add", "replace", "test") or "value" in op)
-        and (op["op"] not in ("move", "copy") or isinstance(op.get("from"), str))
-        for op in ops
-    )
-    if not ok:
-        raise ApiFailure(422, {"message": "Invalid JSON patch format"})
