@@ -1,6 +1,6 @@
-"""The emulator's companion kinds (the "companions" issue, item 5): tools, objectives,
+"""The emulator's companion kinds and skills (the "companions" issue, item 5): tools, objectives,
 guardrails, pronunciation dictionaries and documents with their paging, patch styles, masking,
-list-item defaults and reference checks — over real loopback HTTP, no client.
+list-item defaults and reference checks, and a PAL's skills — over real loopback HTTP, no client.
 """
 
 from __future__ import annotations
@@ -1018,6 +1018,90 @@ def test_deleting_a_companion_a_pal_names(http: httpx.Client) -> None:
     assert http.patch(f"/v2/pals/{pal_id}", json=fix).status_code == 200
 
 
+# ----------------------------------------------------------------------------------- skills
+
+
+def test_skills_attach_merge_and_detach(http: httpx.Client) -> None:
+    pal_id = create_pal(http)
+    base = f"/v2/pals/{pal_id}/skills"
+    assert ok(http.get(f"{base}/")) == {"data": {}}
+    memory = ok(http.put(f"{base}/memory", json={}))
+    assert memory["skill_id"] == "memory" and memory["config"] == {}
+    assert STAMP.match(memory["attached_at"]) and memory["updated_at"] == memory["attached_at"]
+    empty = ok(http.put(f"{base}/presentation"))  # no body at all: no config
+    assert empty["config"] == {}
+    config = {"max_results": 5, "sources": {"news": True, "web": True}}
+    search = ok(http.put(f"{base}/internet_search", json=config))
+    assert search["config"] == config, "the body is the config itself (11b)"
+    listed = ok(http.get(f"{base}/"))["data"]
+    assert set(listed) == {"memory", "presentation", "internet_search"}
+    assert listed["internet_search"] == search
+
+    merged = ok(
+        http.patch(
+            f"{base}/internet_search",
+            json={"max_results": None, "sources": {"news": None, "video": True}, "lang": "en"},
+        )
+    )
+    assert merged["config"] == {"sources": {"web": True, "video": True}, "lang": "en"}
+    assert merged["attached_at"] == search["attached_at"]
+    assert merged["updated_at"] > search["updated_at"]
+    assert ok(http.get(f"{base}/internet_search")) == merged
+    overwritten = ok(http.put(f"{base}/internet_search", json={"lang": "pt"}))
+    assert overwritten["config"] == {"lang": "pt"}, "PUT replaces, PATCH merges"
+
+    assert http.delete(f"{base}/memory").status_code == 204
+    assert http.get(f"{base}/memory").status_code == 404
+    assert "not attached" in refused(http.patch(f"{base}/memory", json={"a": 1}))
+    assert "not attached" in refused(http.delete(f"{base}/memory"))
+    assert set(ok(http.get(base))["data"]) == {"presentation", "internet_search"}
+
+
+def test_skills_put_replaces_the_whole_set(http: httpx.Client) -> None:
+    pal_id = create_pal(http)
+    base = f"/v2/pals/{pal_id}/skills"
+    kept = ok(http.put(f"{base}/presentation", json={"deck": "a"}))
+    ok(http.put(f"{base}/memory", json={}))
+    body = {"skills": ["internet_search", {"skill_id": "presentation", "config": {"deck": "b"}}]}
+    answer = ok(http.put(f"{base}/", json=body))["data"]
+    assert set(answer) == {"internet_search", "presentation"}, "memory is detached"
+    assert answer["presentation"]["config"] == {"deck": "b"}
+    assert answer["presentation"]["attached_at"] == kept["attached_at"]
+    assert answer["internet_search"]["config"] == {}
+    assert ok(http.get(base))["data"] == answer
+    for bad in (
+        {"skills": ["memory", "teleport"]},
+        {"skills": [{"skill_id": "memory", "config": [1]}]},
+        {"skills": ["memory", {"skill_id": "memory"}]},
+        {"skills": {"memory": {}}},  # 1a's object form: 11b (newer) says a list
+        {"skill": ["memory"]},
+    ):
+        assert refused(http.put(base, json=bad)), bad
+    assert ok(http.get(base))["data"] == answer, "a refused replace changes nothing"
+    assert ok(http.put(base, json={"skills": []})) == {"data": {}}
+
+
+def test_skill_ids_pals_and_configs_are_checked(http: httpx.Client, emulator: Emulator) -> None:
+    pal_id = create_pal(http)
+    base = f"/v2/pals/{pal_id}/skills"
+    for method in ("GET", "PUT", "PATCH", "DELETE"):
+        answer = http.request(
+            method, f"{base}/teleport", json={} if method in ("PUT", "PATCH") else None
+        )
+        assert refused(answer, 404) == "Unknown skill 'teleport'", method
+    assert "config" in refused(http.put(f"{base}/memory", json=[1, 2]))
+    assert "config" in refused(http.put(f"{base}/memory", json="on"))
+    assert http.get("/v2/pals/p000000000000/skills").status_code == 404
+    assert http.put("/v2/pals/p000000000000/skills/memory", json={}).status_code == 404
+    assert ok(http.get("/v2/pals/pcb7a34da5fe/skills")) == {"data": {}}
+    assert "system" in refused(http.put("/v2/pals/pcb7a34da5fe/skills/memory", json={}))
+    # a deleted PAL takes its skills with it
+    ok(http.put(f"{base}/memory", json={}))
+    assert http.delete(f"/v2/pals/{pal_id}").status_code == 204
+    assert pal_id not in emulator.store.skills
+    assert http.get(base).status_code == 404
+
+
 # ------------------------------------------------------------- paging faults, state, threads
 
 
@@ -1058,6 +1142,7 @@ def test_companions_persist_and_reload(tmp_path: Path, api_key: str) -> None:
             },
             legacy=False,
         )["pal_id"]
+        s.put_skill(pal_id, "memory", {"window": 3})
     text = state.read_text()
     assert "SECRET" not in text, "tool secrets are sealed in the state file"
     with Emulator(state_file=state, api_key=api_key) as again:
@@ -1071,7 +1156,11 @@ def test_companions_persist_and_reload(tmp_path: Path, api_key: str) -> None:
         assert t.get_guardrail(sid)["guardrails_name"] == "S"
         assert t.get_dictionary(pd)["rules"][0]["word_boundaries"] is True
         assert t.get_document(did)["document_url"] == "https://x.example/a.pdf"
-        assert t.get(pal_id)["tool_ids"] == [kept["tool_id"]]  # type: ignore[index]
+        assert t.get_skill(pal_id, "memory")["config"] == {"window": 3}
+        with httpx.Client(base_url=again.url, headers={"x-api-key": api_key}) as http:
+            assert ok(http.get(f"/v2/pals/{pal_id}/skills"))["data"]["memory"]["config"] == {
+                "window": 3
+            }
 
 
 def test_a_state_file_from_before_sets_and_dictionaries_loads(tmp_path: Path) -> None:
@@ -1090,14 +1179,15 @@ def test_a_state_file_from_before_sets_and_dictionaries_loads(tmp_path: Path) ->
             "updated_at": "2026-01-01T00:00:00Z",
         }
     }
-    data.pop("dictionaries")
+    for key in ("dictionaries", "skills"):
+        data.pop(key)
     state.write_text(json.dumps(data))
     with Emulator(state_file=state) as again:
         found = again.store.get_objectives("o99999")
         assert found["data"] == [
             {"objective_name": "flat_one", "objective_prompt": "An objective stored before sets."}
         ]
-        assert "pd_abc123def456" in again.store.dictionaries
+        assert "pd_abc123def456" in again.store.dictionaries and again.store.skills == {}
 
 
 def test_concurrent_creates_keep_names_unique(emulator: Emulator, api_key: str) -> None:

@@ -1,6 +1,7 @@
 """The emulated API's own rules for the companion kinds (tavus-api.md §1d–§1f, §11c): what an
-objectives set, a guardrail, a pronunciation dictionary and a document may hold, and what the
-server writes into them on its own (tools: `tool_rules`), with the checks they share.
+objectives set, a guardrail, a pronunciation dictionary, a document and a skill attachment may
+hold, and what the server writes into them on its own (tools: `tool_rules`), with the checks
+they share.
 
 Pure functions over plain dicts: a broken rule raises a 400 (`bad_request`); nothing here knows
 the account (names taken, references) — the store checks those. Like `rules`, this module keeps
@@ -56,6 +57,11 @@ DICTIONARY_READ_ONLY = frozenset({"pronunciation_dictionary_id", "created_at", "
 DOCUMENT_UPDATABLE = ("document_name", "tags")
 MAX_CRAWL_DOCUMENTS = 100
 RECRAWL_COOLDOWN = 3600.0
+
+# ---------------------------------------------------------------------------- skills (§11b)
+
+KNOWN_SKILLS = ("memory", "internet_search", "presentation", "magic_canvas")
+
 
 # ------------------------------------------------------------------------- shared checks
 
@@ -325,3 +331,33 @@ def check_document_patch(body: dict[str, Any]) -> None:
         need_string(body["document_name"], "document_name", low=1)
     if "tags" in body:
         need_strings(body["tags"], "tags")
+
+
+# ----------------------------------------------------------------------------------- skills
+
+
+def check_skill_id(skill_id: Any) -> str:
+    if not isinstance(skill_id, str) or skill_id not in KNOWN_SKILLS:
+        raise bad_request(f"Unknown skill '{skill_id}'")
+    return skill_id
+
+
+def check_skill_config(config: Any) -> dict[str, Any]:
+    if not isinstance(config, dict):
+        raise bad_request("Invalid skill config: expected a JSON object")
+    return config
+
+
+def merge_config(config: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """RFC 7386 JSON merge: `patch` members replace, objects merge recursively, null removes."""
+    out = dict(config)
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_config(out[key], value)
+        elif isinstance(value, dict):
+            out[key] = merge_config({}, value)
+        else:
+            out[key] = value
+    return out

@@ -349,6 +349,8 @@ class Emulator:
         s = self.store
         pal = r"/v2/(pals|personas)"
         one = pal + r"/([^/]+)"
+        skills = r"/v2/pals/([^/]+)/skills"
+        skill = skills + r"/([^/]+)"
         objective = r"/v2/objectives/([^/]+)"
         guardrail = r"/v2/guardrails/([^/]+)"
         document = r"/v2/documents/([^/]+)"
@@ -419,6 +421,10 @@ class Emulator:
 
             return handler
 
+        def skill_gone(_q: Any, _b: Any, pal_id: str, skill_id: str) -> Response:
+            s.delete_skill(pal_id, skill_id)
+            return 204, None
+
         return [
             ("POST", pal, lambda q, b, k: (200, s.create_pal(b, legacy(k)))),
             ("GET", pal, list_pals),
@@ -455,6 +461,13 @@ class Emulator:
             ("GET", dictionary, lambda q, b, i: (200, s.get_dictionary(i))),
             ("PATCH", dictionary, lambda q, b, i: (200, s.patch_dictionary(i, b))),
             ("DELETE", dictionary, gone(s.delete_dictionary)),
+            # skills of a PAL (tavus-api.md 1a, 11b; shapes in skills.py)
+            ("GET", skills, lambda q, b, p: (200, s.list_skills(p))),
+            ("PUT", skills, lambda q, b, p: (200, s.put_skills(p, b))),
+            ("GET", skill, lambda q, b, p, k: (200, s.get_skill(p, k))),
+            ("PUT", skill, lambda q, b, p, k: (200, s.put_skill(p, k, b))),
+            ("PATCH", skill, lambda q, b, p, k: (200, s.patch_skill(p, k, b))),
+            ("DELETE", skill, skill_gone),
             # admin (tests and demos from another process)
             ("POST", r"/_emulator/faults", self._admin_faults),
             ("DELETE", r"/_emulator/faults", self._admin_clear_faults),

@@ -1,5 +1,5 @@
-"""The emulated account: PALs and faces here; tools (`tools.py`) and the other companion
-kinds (`companions.py`) as mixins; thread-safe; persisted.
+"""The emulated account: PALs and faces here; tools (`tools.py`), the other companion kinds
+(`companions.py`) and PALs' skills (`skills.py`) as mixins; thread-safe; persisted.
 
 Every operation validates like the real API and answers with the real API's shapes, including the
 unpleasant parts: server-filled defaults, masked secrets, 304 on no-op patches, stock PALs.
@@ -41,6 +41,7 @@ from palsync.emulator.rules import (
     to_legacy,
     tool_secrets,
 )
+from palsync.emulator.skills import Skills
 from palsync.emulator.tools import Tools
 from palsync.fields import LEASE_PAL_NAME  # the test API leaves pal-sync's lease PAL out
 
@@ -87,7 +88,7 @@ def read_only_extras(pal_id: str) -> dict[str, Any]:
     }
 
 
-class Store(Companions, Tools):
+class Store(Companions, Tools, Skills):
     def __init__(
         self,
         seed: bool = True,
@@ -117,6 +118,8 @@ class Store(Companions, Tools):
         self.documents: dict[str, dict[str, Any]] = {}
         self.tools: dict[str, dict[str, Any]] = {}
         self.dictionaries: dict[str, dict[str, Any]] = {}
+        #: pal_id -> skill_id -> attachment (`skills.py`)
+        self.skills: dict[str, dict[str, dict[str, Any]]] = {}
         self.maker_drafts: set[str] = set()
         #: salt of the sealed secrets of a state file (`save`), and this process's seals
         self.secret_salt = secrets.token_hex(16)
@@ -294,6 +297,7 @@ class Store(Companions, Tools):
                 "documents": self.documents,
                 "tools": self.tools,
                 "dictionaries": self.dictionaries,
+                "skills": self.skills,
                 "maker_drafts": sorted(self.maker_drafts),
             }
 
@@ -313,9 +317,10 @@ class Store(Companions, Tools):
                 "documents",
             ):
                 setattr(self, name, data[name])
-            # (state files from before tools and dictionaries keep the seeded ones)
+            # (state files from before tools, dictionaries and skills keep the seeded ones)
             self.tools = data.get("tools", self.tools)
             self.dictionaries = data.get("dictionaries", self.dictionaries)
+            self.skills = data.get("skills", {})
             for oid, found in list(self.objectives.items()):
                 if "data" not in found:  # one objective per record, before sets
                     meta = ("objectives_id", "created_at", "updated_at")
@@ -650,6 +655,7 @@ class Store(Companions, Tools):
             del self.pals[pal_id]
             self.user_ids.remove(pal_id)
             self.maker_drafts.discard(pal_id)
+            self.skills.pop(pal_id, None)
             self.dirty = True
 
     # ----------------------------------------------------------------------- other resources
