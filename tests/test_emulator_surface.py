@@ -36,7 +36,7 @@ READ_ONLY_EXTRAS = {
 
 #: every field of tavus-api.md 11a, with a value of its documented type
 SURFACE: dict[str, Any] = {
-    "tool_ids": ["tabc123def456", "end_call"],
+    "tool_ids": ["t457be0aac29c", "end_call"],
     "memories": ["Prefers email.", "Lives in Lisbon."],
     "verbal_disclosure": "I am an AI assistant.",
     "visual_disclosure": {"badge": "AI", "position": "top-left"},

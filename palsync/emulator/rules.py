@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
+from datetime import UTC, datetime
 from typing import Any
 
 STR, BOOL, NUM, INT, LIST, OBJ, ANY = (
@@ -193,6 +195,19 @@ UNKNOWN_FIELDS = ("accept", "reject")
 SECRET_MASK = "********"
 USERNAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*[a-zA-Z0-9]$")
 RESERVED_USERNAME = re.compile(r"^bot\d+$", re.IGNORECASE)
+
+
+#: the emulated account's owner (the `owner_id` of its PALs and tools)
+OWNER_ID = 104729
+
+
+def now() -> str:
+    """A timestamp as the API writes `created_at` / `updated_at`."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_id(prefix: str, hex_digits: int) -> str:
+    return prefix + secrets.token_hex((hex_digits + 1) // 2)[:hex_digits]
 
 
 class ApiFailure(Exception):

@@ -349,6 +349,14 @@ class Emulator:
         s = self.store
         pal = r"/v2/(pals|personas)"
         one = pal + r"/([^/]+)"
+        skills = r"/v2/pals/([^/]+)/skills"
+        skill = skills + r"/([^/]+)"
+        objective = r"/v2/objectives/([^/]+)"
+        guardrail = r"/v2/guardrails/([^/]+)"
+        document = r"/v2/documents/([^/]+)"
+        tool = r"/v2/tools/([^/]+)"
+        dictionary_list = r"/v2/pronunciation-dictionaries"
+        dictionary = dictionary_list + r"/([^/]+)"
 
         def legacy(kind: str) -> bool:
             return kind == "personas"
@@ -380,53 +388,41 @@ class Emulator:
             return 200, found[0]
 
         def objectives(q: Any, _b: Any) -> Response:
-            with s.lock:
-                items = list(s.objectives.values())
-            return 200, _page(items, q, self.page_cap, 1)
-
-        def objective(_q: Any, _b: Any, oid: str) -> Response:
-            with s.lock:
-                if oid not in s.objectives:
-                    raise ApiFailure(404, {"error": "Invalid objectives_id"})
-                return 200, {"data": dict(s.objectives[oid])}
+            return 200, _page(s.list_objectives(), q, self.page_cap, 1)
 
         def guardrails(q: Any, _b: Any) -> Response:
             # `legacy=true` (the default) lists the sets, pages from 1 like the other lists;
             # `legacy=false` lists individual guardrails with a 0-based `page`, as documented:
             # page 1 is the second page (empty on a small account), never an error (11b)
             individual = q.get("legacy", ["true"])[0] == "false"
-            with s.lock:
-                items = list((s.guardrails if individual else s.guardrail_sets).values())
-            return 200, _page(items, q, self.page_cap, 0 if individual else 1)
-
-        def guardrail(_q: Any, _b: Any, gid: str) -> Response:
-            with s.lock:
-                found = s.guardrail_sets.get(gid) or s.guardrails.get(gid)
-            if found is None:
-                raise ApiFailure(404, {"error": "Invalid guardrails_id"})
-            return 200, {"data": found}
+            base = 0 if individual else 1
+            return 200, _page(s.list_guardrails(individual), q, self.page_cap, base)
 
         def documents(q: Any, _b: Any) -> Response:
-            with s.lock:
-                items = list(s.documents.values())
-            result = _page(items, q, self.page_cap, 0)
+            result = _page(s.list_documents(), q, self.page_cap, 0)
             result["page"] = max(0, _int(q, "page", 0))
             result["limit"] = max(1, min(_int(q, "limit", 10), self.page_cap))
             return 200, result
-
-        def document(_q: Any, _b: Any, did: str) -> Response:
-            with s.lock:
-                found = s.documents.get(did)
-            if found is None:
-                raise ApiFailure(404, {"error": "Invalid document_id"})
-            return 200, found
 
         def tools(q: Any, _b: Any) -> Response:
             kind = (q.get("type") or ["user"])[0]
             return 200, _page(s.list_tools(kind), q, self.page_cap, 1)
 
-        def delete_tool(_q: Any, _b: Any, tool_id: str) -> Response:
-            s.delete_tool(tool_id)
+        def dictionaries(q: Any, _b: Any) -> Response:
+            # tavus-api.md does not say where this list pages from: 1, like tools and objectives
+            return 200, _page(s.list_dictionaries(), q, self.page_cap, 1)
+
+        def gone(delete: Callable[[str], None]) -> Callable[..., Response]:
+            """A companion DELETE: 204 and no body, as for PALs and tools (1a, 1g)."""
+
+            def handler(_q: Any, _b: Any, item_id: str) -> Response:
+                delete(item_id)
+                return 204, None
+
+            return handler
+
+        def skill_gone(_q: Any, _b: Any, pal_id: str, skill_id: str) -> Response:
+            s.delete_skill(pal_id, skill_id)
             return 204, None
 
         return [
@@ -440,18 +436,38 @@ class Emulator:
             ("GET", r"/v2/(?:faces|replicas)/([^/]+)", face),
             ("GET", r"/v2/objectives", objectives),
             ("POST", r"/v2/objectives", lambda q, b: (200, s.create_objectives(b))),
-            ("GET", r"/v2/objectives/([^/]+)", objective),
+            ("POST", r"/v2/objectives/validate", lambda q, b: (200, s.validate_objectives(b))),
+            ("GET", objective, lambda q, b, i: (200, {"data": s.get_objectives(i)})),
+            ("PATCH", objective, lambda q, b, i: s.patch_objectives(i, b)),
+            ("DELETE", objective, gone(s.delete_objectives)),
             ("GET", r"/v2/guardrails", guardrails),
             ("POST", r"/v2/guardrails", lambda q, b: (200, s.create_guardrail(b))),
-            ("GET", r"/v2/guardrails/([^/]+)", guardrail),
+            ("GET", guardrail, lambda q, b, i: (200, {"data": s.get_guardrail(i)})),
+            ("PATCH", guardrail, lambda q, b, i: s.patch_guardrail(i, b)),
+            ("DELETE", guardrail, gone(s.delete_guardrail)),
             ("GET", r"/v2/documents", documents),
             ("POST", r"/v2/documents", lambda q, b: (200, s.create_document(b))),
-            ("GET", r"/v2/documents/([^/]+)", document),
+            ("GET", document, lambda q, b, i: (200, s.get_document(i))),
+            ("PATCH", document, lambda q, b, i: (200, s.patch_document(i, b))),
+            ("DELETE", document, gone(s.delete_document)),
+            ("POST", document + "/recrawl", lambda q, b, i: (200, s.recrawl_document(i))),
             ("GET", r"/v2/tools", tools),
             ("POST", r"/v2/tools", lambda q, b: (200, s.create_tool(b))),
-            ("GET", r"/v2/tools/([^/]+)", lambda q, b, i: (200, s.get_tool(i))),
-            ("PATCH", r"/v2/tools/([^/]+)", lambda q, b, i: (200, s.patch_tool(i, b))),
-            ("DELETE", r"/v2/tools/([^/]+)", delete_tool),
+            ("GET", tool, lambda q, b, i: (200, s.get_tool(i))),
+            ("PATCH", tool, lambda q, b, i: (200, s.patch_tool(i, b))),
+            ("DELETE", tool, gone(s.delete_tool)),
+            ("GET", dictionary_list, dictionaries),
+            ("POST", dictionary_list, lambda q, b: (200, s.create_dictionary(b))),
+            ("GET", dictionary, lambda q, b, i: (200, s.get_dictionary(i))),
+            ("PATCH", dictionary, lambda q, b, i: (200, s.patch_dictionary(i, b))),
+            ("DELETE", dictionary, gone(s.delete_dictionary)),
+            # skills of a PAL (tavus-api.md 1a, 11b; shapes in skills.py)
+            ("GET", skills, lambda q, b, p: (200, s.list_skills(p))),
+            ("PUT", skills, lambda q, b, p: (200, s.put_skills(p, b))),
+            ("GET", skill, lambda q, b, p, k: (200, s.get_skill(p, k))),
+            ("PUT", skill, lambda q, b, p, k: (200, s.put_skill(p, k, b))),
+            ("PATCH", skill, lambda q, b, p, k: (200, s.patch_skill(p, k, b))),
+            ("DELETE", skill, skill_gone),
             # admin (tests and demos from another process)
             ("POST", r"/_emulator/faults", self._admin_faults),
             ("DELETE", r"/_emulator/faults", self._admin_clear_faults),
@@ -464,6 +480,8 @@ class Emulator:
             ("POST", r"/_emulator/options", self._admin_options),
             ("POST", r"/_emulator/reset", self._admin_reset),
             ("GET", r"/_emulator/pals", self._admin_pals),
+            # tool secrets stored as the mask (a client sent a read back): where, never values
+            ("GET", r"/_emulator/stored-masks", lambda q, b: (200, {"data": s.stored_masks()})),
             (
                 "POST",
                 r"/_emulator/maker-draft/([^/]+)",

@@ -1,4 +1,5 @@
-"""The emulated account: PALs, faces, objectives, guardrails, documents; thread-safe; persisted.
+"""The emulated account: PALs and faces here; tools (`tools.py`), the other companion kinds
+(`companions.py`) and PALs' skills (`skills.py`) as mixins; thread-safe; persisted.
 
 Every operation validates like the real API and answers with the real API's shapes, including the
 unpleasant parts: server-filled defaults, masked secrets, 304 on no-op patches, stock PALs.
@@ -14,18 +15,17 @@ import secrets
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jsonpatch
-import jsonpointer
-
+from palsync.emulator.companions import Companions
+from palsync.emulator.patching import apply_ops, check_patch_format
 from palsync.emulator.rules import (
     ALL_READ_ONLY,
     INTERRUPTIBILITY,
+    OWNER_ID,
     RESERVED_USERNAME,
-    TOOL_NAME,
+    SECRET_MASK,
     UNKNOWN_FIELDS,
     USERNAME,
     ApiFailure,
@@ -34,12 +34,15 @@ from palsync.emulator.rules import (
     fill_defaults,
     legacy_path,
     mask_secrets,
-    masked_tool,
+    new_id,
     normalise_legacy,
+    now,
     spell_interruptibility,
     to_legacy,
     tool_secrets,
 )
+from palsync.emulator.skills import Skills
+from palsync.emulator.tools import Tools
 from palsync.fields import LEASE_PAL_NAME  # the test API leaves pal-sync's lease PAL out
 
 STOCK_PALS = [
@@ -59,21 +62,14 @@ STOCK_FACES = [
     ("r5f0577fc829", "Lucas - Studio"),
 ]
 USER_FACES = [("rf4e9d9790f0", "My Face"), ("r5dc7c7d0bcb", "Team Face")]
-PATCH_OPS = {"add", "remove", "replace", "copy", "move", "test"}
+DICTIONARIES = [
+    ("pd_abc123def456", "Brand names"),
+    ("pd_abc123", "Product names"),
+    ("pd_def456", "People"),
+    ("pd_abc", "Acronyms"),
+]
 #: prefix of a secret sealed for the state file (`Store.seal`)
 SEALED = "emulator-sealed:scrypt:"
-
-
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def new_id(prefix: str, hex_digits: int) -> str:
-    return prefix + secrets.token_hex((hex_digits + 1) // 2)[:hex_digits]
-
-
-#: the emulated account's owner (the `owner_id` of its PALs)
-OWNER_ID = 104729
 
 
 def read_only_extras(pal_id: str) -> dict[str, Any]:
@@ -92,7 +88,7 @@ def read_only_extras(pal_id: str) -> dict[str, Any]:
     }
 
 
-class Store:
+class Store(Companions, Tools, Skills):
     def __init__(
         self,
         seed: bool = True,
@@ -121,6 +117,9 @@ class Store:
         self.guardrail_sets: dict[str, dict[str, Any]] = {}
         self.documents: dict[str, dict[str, Any]] = {}
         self.tools: dict[str, dict[str, Any]] = {}
+        self.dictionaries: dict[str, dict[str, Any]] = {}
+        #: pal_id -> skill_id -> attachment (`skills.py`)
+        self.skills: dict[str, dict[str, dict[str, Any]]] = {}
         self.maker_drafts: set[str] = set()
         #: salt of the sealed secrets of a state file (`save`), and this process's seals
         self.secret_salt = secrets.token_hex(16)
@@ -162,11 +161,16 @@ class Store:
             self.faces[face_id] = self._face(face_id, name, "user", stamp)
         self.objectives["o12345"] = {
             "objectives_id": "o12345",
-            "objective_name": "collect_contact_details",
-            "objective_prompt": "Ask for the user's email address.",
-            "confirmation_mode": "auto",
-            "output_variables": ["email"],
-            "modality": "verbal",
+            "name": "contact_details",
+            "data": [
+                {
+                    "objective_name": "collect_contact_details",
+                    "objective_prompt": "Ask for the user's email address.",
+                    "confirmation_mode": "auto",
+                    "output_variables": ["email"],
+                    "modality": "verbal",
+                }
+            ],
             "created_at": stamp,
             "updated_at": stamp,
         }
@@ -201,6 +205,7 @@ class Store:
             "status": "active",
             "data": [item],
             "created_at": stamp,
+            "updated_at": stamp,
         }
         self.tools["end_call"] = {
             "tool_id": "end_call",
@@ -234,6 +239,24 @@ class Store:
             "created_at": stamp,
             "updated_at": stamp,
         }
+        # the docs' example id (tavus-api.md 7), and the ids the suite's PAL bodies name (they
+        # were written before PALs' dictionary references were checked)
+        for did, name in DICTIONARIES:
+            self.dictionaries[did] = {
+                "pronunciation_dictionary_id": did,
+                "name": name,
+                "rules": [
+                    {
+                        "text": "Tavus",
+                        "pronunciation": "TAH-vus",
+                        "type": "alias",
+                        "case_sensitive": False,
+                        "word_boundaries": True,
+                    }
+                ],
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
         self.documents["d1234567890"] = {
             "document_id": "d1234567890",
             "document_name": "Product FAQ",
@@ -273,6 +296,8 @@ class Store:
                 "guardrail_sets": self.guardrail_sets,
                 "documents": self.documents,
                 "tools": self.tools,
+                "dictionaries": self.dictionaries,
+                "skills": self.skills,
                 "maker_drafts": sorted(self.maker_drafts),
             }
 
@@ -292,7 +317,18 @@ class Store:
                 "documents",
             ):
                 setattr(self, name, data[name])
-            self.tools = data.get("tools", self.tools)  # (state files from before tools)
+            # (state files from before tools, dictionaries and skills keep the seeded ones)
+            self.tools = data.get("tools", self.tools)
+            self.dictionaries = data.get("dictionaries", self.dictionaries)
+            self.skills = data.get("skills", {})
+            for oid, found in list(self.objectives.items()):
+                if "data" not in found:  # one objective per record, before sets
+                    meta = ("objectives_id", "created_at", "updated_at")
+                    item = {k: v for k, v in found.items() if k not in meta}
+                    self.objectives[oid] = {
+                        **{k: found[k] for k in meta if k in found},
+                        "data": [item],
+                    }
             self.maker_drafts = set(data.get("maker_drafts", []))
 
     def save(self, path: Path) -> None:
@@ -314,8 +350,12 @@ class Store:
     def seal(self, value: Any) -> Any:
         """A secret as the state file keeps it: `emulator-sealed:scrypt:<hex>`, one-way, slow
         and salted with this account's salt (a state file may hold real keys sent by a quick
-        start). Sealed values are kept as they are; one derivation per value and process."""
+        start). Sealed values are kept as they are; one derivation per value and process. The
+        mask is kept too: it is no secret, and a mask stored by a client that sent a read back
+        must still show as one after a reload (`stored_masks`)."""
         if not isinstance(value, str) or not value or value.startswith(SEALED):
+            return value
+        if value == SECRET_MASK:
             return value
         found = self._seals.get(value)
         if found is None:
@@ -464,6 +504,14 @@ class Store:
         for did in doc.get("document_ids", []):
             if did not in self.documents:
                 raise bad_request(f"Invalid document_id {did}")
+        # registry tools, system tools (`end_call`) included (tavus-api.md 11a)
+        for tid in doc.get("tool_ids", []):
+            if tid not in self.tools:
+                raise bad_request(f"Invalid tool_id {tid}")
+        tts = doc.get("layers", {}).get("tts")
+        dictionary = tts.get("pronunciation_dictionary_id") if isinstance(tts, dict) else None
+        if dictionary and dictionary not in self.dictionaries:  # "" removes it (2b)
+            raise bad_request(f"Invalid pronunciation_dictionary_id {dictionary}")
         conferencing = doc.get("layers", {}).get("conferencing")
         if conferencing is not None:
             if not face:
@@ -542,7 +590,7 @@ class Store:
     def patch_pal(
         self, pal_id: str, ops: Any, force: bool, legacy: bool
     ) -> tuple[int, dict[str, Any] | None]:
-        _check_patch_format(ops)
+        ops = check_patch_format(ops)
         # every route translates persona-era names and interruptibility spellings in paths
         paths = [legacy_path(op["path"]) for op in ops]
         conferencing = [
@@ -577,23 +625,7 @@ class Store:
                 root = op["path"].split("/")[1] if op["path"] else ""
                 if root in ALL_READ_ONLY:
                     raise bad_request(f"Field '{root}' is read-only")
-            result = copy.deepcopy(entry["doc"])
-            for index, op in enumerate(fixed):  # atomic: all ops on a copy, or nothing
-                try:
-                    result = jsonpatch.apply_patch(result, [op], in_place=True)
-                except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException):
-                    # never echo the library's message: it quotes the document, secrets included
-                    kind = "test failed" if op["op"] == "test" else "cannot apply"
-                    raise ApiFailure(
-                        422,
-                        {
-                            "message": f"Invalid JSON patch format: op {index} "
-                            f"({op['op']} {op['path']}): {kind}"
-                        },
-                    ) from None
-            if not isinstance(result, dict):
-                raise ApiFailure(422, {"message": "Invalid JSON patch format"})
-            result = normalise_legacy(result)
+            result = normalise_legacy(apply_ops(entry["doc"], fixed))
             self._validate(result, pal_id, require_face=False)
             fill_defaults(result)
             if discarded:
@@ -623,6 +655,7 @@ class Store:
             del self.pals[pal_id]
             self.user_ids.remove(pal_id)
             self.maker_drafts.discard(pal_id)
+            self.skills.pop(pal_id, None)
             self.dirty = True
 
     # ----------------------------------------------------------------------- other resources
@@ -649,197 +682,3 @@ class Store:
             )
             self.dirty = True
         return {"face_id": face_id, "status": "started"}
-
-    def create_objectives(self, body: Any) -> dict[str, Any]:
-        items = body.get("data") if isinstance(body, dict) else body
-        if not isinstance(items, list) or not items or not isinstance(items[0], dict):
-            raise bad_request("data must be a non-empty list of objectives")
-        oid = new_id("o", 10)
-        stamp = now()
-        with self.lock:
-            self.objectives[oid] = {
-                "objectives_id": oid,
-                **items[0],
-                "created_at": stamp,
-                "updated_at": stamp,
-            }
-            self.dirty = True
-        return {
-            "objectives_id": oid,
-            "objective_name": items[0].get("objective_name"),
-            "status": "active",
-            "created_at": stamp,
-        }
-
-    def create_guardrail(self, body: Any) -> dict[str, Any]:
-        if not isinstance(body, dict):
-            raise bad_request("Request body must be a JSON object")
-        stamp = now()
-        with self.lock:
-            if "guardrail_name" in body:
-                gid = new_id("g", 12)
-                self.guardrails[gid] = {
-                    "uuid": gid,
-                    "modality": "verbal",
-                    "callback_url": "",
-                    "tags": [],
-                    "app_message": True,
-                    **body,
-                    "created_at": stamp,
-                    "updated_at": stamp,
-                }
-                self.dirty = True
-                return dict(self.guardrails[gid])
-            items = []
-            for item in body.get("data", []):
-                gid = new_id("g", 12)
-                items.append({"uuid": gid, **item})
-                self.guardrails[gid] = {
-                    "uuid": gid,
-                    "tags": [],
-                    "app_message": True,
-                    **item,
-                    "created_at": stamp,
-                    "updated_at": stamp,
-                }
-            sid = new_id("g", 10)
-            self.guardrail_sets[sid] = {
-                "guardrails_id": sid,
-                "guardrails_name": body.get("name"),
-                "status": "active",
-                "data": items,
-                "created_at": stamp,
-            }
-            self.dirty = True
-            return {
-                "guardrails_id": sid,
-                "guardrails_name": body.get("name"),
-                "status": "active",
-                "created_at": stamp,
-            }
-
-    def create_document(self, body: Any) -> dict[str, Any]:
-        if not isinstance(body, dict) or not body.get("document_url"):
-            raise bad_request("document_url is required")
-        did = new_id("d", 11)
-        stamp = now()
-        doc = {
-            "document_id": did,
-            "document_name": body.get("document_name") or did,
-            "document_url": body["document_url"],
-            "status": "started",
-            "progress": 0,
-            "tags": body.get("tags", []),
-            "callback_url": body.get("callback_url"),
-            "created_at": stamp,
-            "updated_at": stamp,
-            "error_message": None,
-        }
-        with self.lock:
-            self.documents[did] = doc
-            self.dirty = True
-        return dict(doc)
-
-    # ---------------------------------------------------------------------------- tools
-
-    def list_tools(self, kind: str) -> list[dict[str, Any]]:
-        if kind not in ("user", "system", "all"):
-            raise bad_request("type must be one of user, system, all")
-        with self.lock:
-            return [
-                masked_tool(t)
-                for t in self.tools.values()
-                if kind == "all" or t.get("is_system_tool", False) == (kind == "system")
-            ]
-
-    def get_tool(self, tool_id: str) -> dict[str, Any]:
-        with self.lock:
-            tool = self.tools.get(tool_id)
-            if tool is None:
-                raise ApiFailure(404, {"error": "Tool not found"})
-            return masked_tool(tool)
-
-    def _check_tool(self, tool: dict[str, Any], tool_id: str | None) -> None:
-        name = tool.get("name")
-        if not isinstance(name, str) or not TOOL_NAME.match(name):
-            raise bad_request("Invalid tool name")
-        if any(t["name"] == name and i != tool_id for i, t in self.tools.items()):
-            raise bad_request("A tool with this name already exists")
-        if not isinstance(tool.get("description"), str) or not tool["description"]:
-            raise bad_request("description is required")
-        delivery = tool.get("delivery", {"app_message": True})
-        channels = isinstance(delivery, dict) and (
-            (delivery.get("app_message") is True) + isinstance(delivery.get("api"), dict)
-        )
-        if channels != 1:
-            raise bad_request("delivery needs exactly one of app_message: true or api")
-
-    def create_tool(self, body: Any) -> dict[str, Any]:
-        if not isinstance(body, dict):
-            raise bad_request("Request body must be a JSON object")
-        stamp = now()
-        with self.lock:
-            self._check_tool(body, None)
-            tool_id = new_id("t", 12)
-            self.tools[tool_id] = {
-                "delivery": {"app_message": True},
-                **copy.deepcopy(body),
-                "tool_id": tool_id,
-                "owner_id": OWNER_ID,
-                "is_system_tool": False,
-                "created_at": stamp,
-                "updated_at": stamp,
-            }
-            self.dirty = True
-            return masked_tool(self.tools[tool_id])
-
-    def patch_tool(self, tool_id: str, body: Any) -> dict[str, Any]:
-        """A plain JSON partial body whose fields replace the stored ones. What it says is
-        stored as sent, the mask included: a client that sends back `********` replaces the
-        secret with eight asterisks (tavus-api.md 11b)."""
-        if not isinstance(body, dict):
-            raise bad_request("Request body must be a JSON object")
-        with self.lock:
-            tool = self.tools.get(tool_id)
-            if tool is None:
-                raise ApiFailure(404, {"error": "Tool not found"})
-            if tool.get("is_system_tool"):
-                raise bad_request("Bad Request. Cannot modify system tools")
-            readonly = {"tool_id", "owner_id", "is_system_tool", "created_at", "updated_at"}
-            if readonly & set(body):
-                raise bad_request(f"Field '{sorted(readonly & set(body))[0]}' is read-only")
-            updated = {**tool, **copy.deepcopy(body)}
-            self._check_tool(updated, tool_id)
-            updated["updated_at"] = now()
-            self.tools[tool_id] = updated
-            self.dirty = True
-            return masked_tool(updated)
-
-    def delete_tool(self, tool_id: str) -> None:
-        """Soft delete: detached from every PAL, the name freed; system tools stay (400)."""
-        with self.lock:
-            tool = self.tools.get(tool_id)
-            if tool is None:
-                raise ApiFailure(404, {"error": "Tool not found"})
-            if tool.get("is_system_tool"):
-                raise bad_request("Bad Request. Cannot delete system tools")
-            del self.tools[tool_id]
-            for entry in self.pals.values():
-                ids = entry["doc"].get("tool_ids")
-                if isinstance(ids, list) and tool_id in ids:
-                    entry["doc"]["tool_ids"] = [i for i in ids if i != tool_id]
-            self.dirty = True
-
-
-def _check_patch_format(ops: Any) -> None:
-    ok = isinstance(ops, list) and all(
-        isinstance(op, dict)
-        and op.get("op") in PATCH_OPS
-        and isinstance(op.get("path"), str)
-        and (op["path"] == "" or op["path"].startswith("/"))
-        and (op["op"] not in ("add", "replace", "test") or "value" in op)
-        and (op["op"] not in ("move", "copy") or isinstance(op.get("from"), str))
-        for op in ops
-    )
-    if not ok:
-        raise ApiFailure(422, {"message": "Invalid JSON patch format"})
