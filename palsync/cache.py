@@ -34,6 +34,7 @@ FORMAT = "palsync.manifest-cache/v1"
 #: the schema, so it stands for the schema too)
 _VALIDATING_MODULES = (
     "manifest",
+    "frontmatter",
     "yamldoc",
     "validation",
     "schema",

@@ -2,7 +2,8 @@
 
 The only module that reads manifest files. Documents are plain dicts and lists (what the API and
 deepdiff want); line/column positions come from re-reading the YAML node tree only when a message
-needs one, so ten thousand loaded manifests cost no node trees in memory.
+needs one, so ten thousand loaded manifests cost no node trees in memory. YAML itself is
+`yamldoc`'s (imported only when a file must be parsed).
 """
 
 from __future__ import annotations
@@ -15,22 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from palsync.errors import Location, Problem
+from palsync.errors import Location, Problem, dotted
 from palsync.fields import (
     KEY_PATTERN,
     LEGACY_LAYER,
     LEGACY_TOP_LEVEL,
     escape_pointer_token,
-    split_pointer,
 )
+from palsync.frontmatter import front_matter_delimiter, is_markdown
 
 if TYPE_CHECKING:
     from palsync.cache import ManifestCache
 
-MAX_BYTES = 1024 * 1024
-MAX_NODES = 20_000
-MAX_DEPTH = 64
-YAML11_BOOL_WORDS = frozenset({"yes", "no", "on", "off", "y", "n"})
 _REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")
 
 
@@ -72,28 +69,11 @@ class Manifest:
         return positions_for(self.path).locate(self.raw_pointer(pointer))
 
 
-def _dotted(pointer: str) -> str:
-    """`/layers/llm/model` → `layers.llm.model`; list indices as `[2]`."""
-    out = ""
-    for token in split_pointer(pointer):
-        out += f"[{token}]" if token.isdigit() else (f".{token}" if out else token)
-    return out
-
-
-dotted = _dotted
+_dotted = dotted
 
 
 # --------------------------------------------------------------------------------------------
 # Loading
-
-
-def is_markdown(path: str) -> bool:
-    """A `.md` manifest (DESIGN 2): YAML front matter, and the Markdown body is `system_prompt`."""
-    return path.lower().endswith(".md")
-
-
-def front_matter_delimiter(line: str) -> bool:
-    return line.rstrip(" \t\r") == "---"
 
 
 def starts_with_front_matter(path: str) -> bool:
@@ -270,13 +250,13 @@ def load_paths(
 def load_bytes(
     path: str, key: str, data: bytes, digest: str | None = None
 ) -> tuple[Manifest | None, list[Problem]]:
-    from palsync.yamldoc import forget_positions, parse_bytes, remember_positions
+    from palsync import yamldoc
 
-    document, problems, root = parse_bytes(path, data)
+    document, problems, root = yamldoc.parse_bytes(path, data)
     if is_markdown(path):  # front matter and body: positions are found again when needed
-        forget_positions(path)
+        yamldoc.forget_positions(path)
     elif problems and root is not None:  # keep the tree only where messages will need it
-        remember_positions(path, root)
+        yamldoc.remember_positions(path, root)
     if document is None:
         return None, problems
     if not isinstance(document, dict):
@@ -308,7 +288,15 @@ def _manifest(
     body, aliases = normalise(document)
     settings = _settings(document.get("x-palsync"))
     return Manifest(
-        key, path, document, body, settings, digest, aliases, may_hold_dollar(data), validated
+        key,
+        path,
+        document,
+        body,
+        settings,
+        digest,
+        aliases,
+        may_hold_dollar(data),
+        validated,
     )
 
 
@@ -448,7 +436,3 @@ def interpolate(
         return value
 
     return walk(m.body, ""), problems
-
-
-def is_yaml11_bool(plain_text: str | None) -> bool:
-    return plain_text is not None and plain_text.lower() in YAML11_BOOL_WORDS

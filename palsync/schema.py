@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from palsync import __version__, _schema_fast
-from palsync.errors import Problem
+from palsync.errors import Problem, dotted
 from palsync.fields import READ_ONLY_TOP_LEVEL, UNVERIFIED, escape_pointer_token
-from palsync.manifest import Manifest, dotted, is_yaml11_bool
-from palsync.yamldoc import Positions, positions_for
+from palsync.manifest import Manifest
+from palsync.yamldoc import Positions, is_yaml11_bool, positions_for
 
 SCHEMA_NAME = "pal.schema.json"
 

@@ -1,22 +1,26 @@
 """YAML text → plain documents, with the problems YAML would hide, and node positions.
 
-The only module that imports PyYAML for reading (libyaml's C parser when available). `manifest`
-loads it only when a file must be parsed: a plan whose manifests all come from the validation
-cache never pays for the import.
+The only module that imports PyYAML for reading (libyaml's C parser when available). It imports
+no other part of the manifest model: `manifest` loads it only when a file must be parsed, so a
+plan whose manifests all come from the validation cache never pays for PyYAML's import.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import yaml
 
-from palsync.errors import Location, Problem
+from palsync.errors import Location, Problem, dotted
 from palsync.fields import escape_pointer_token, join_pointer, split_pointer
-from palsync.manifest import MAX_BYTES, MAX_DEPTH, MAX_NODES, dotted, is_markdown
-from palsync.manifest import front_matter_delimiter as _delimiter
+from palsync.frontmatter import FrontMatter, FrontMatterError, is_markdown, split_front_matter
+
+MAX_BYTES = 1024 * 1024
+MAX_NODES = 20_000
+MAX_DEPTH = 64
+YAML11_BOOL_WORDS = frozenset({"yes", "no", "on", "off", "y", "n"})
 
 _dotted = dotted
 
@@ -163,55 +167,6 @@ def positions_for(path: str) -> Positions:
 
 
 # --------------------------------------------------------------------------------------------
-# Markdown manifests (DESIGN 2): YAML front matter between `---` lines, the body is system_prompt
-
-
-class FrontMatter(NamedTuple):
-    #: the front matter with its first line blanked out, so YAML's line numbers are the file's
-    yaml_text: str
-    #: the Markdown body (one blank line after the closing `---` and the final newline are
-    #: layout, not prompt), None when empty
-    body: str | None
-    #: the file's line where the body starts
-    body_line: int
-
-
-class FrontMatterError(NamedTuple):
-    message: str
-    line: int
-
-
-def split_front_matter(text: str) -> FrontMatter | FrontMatterError:
-    """A `.md` manifest's text → its front matter (YAML) and body (the system prompt)."""
-    lines = text.split("\n")
-    if not _delimiter(lines[0]):
-        return FrontMatterError(
-            "no YAML front matter: a .md manifest starts with a `---` line, then the PAL's "
-            "fields, then a closing `---` line and the system prompt in Markdown (a Markdown "
-            "file that is not a PAL needs a name no key has, such as README.md)",
-            1,
-        )
-    end = next((i for i in range(1, len(lines)) if _delimiter(lines[i])), None)
-    if end is None:
-        return FrontMatterError(
-            "the front matter is not closed: add a `---` line after the PAL's fields "
-            "(the Markdown body below it is the system prompt)",
-            len(lines),
-        )
-    yaml_text = "\n" + "\n".join(lines[1:end]) + "\n"
-    rest = lines[end + 1 :]
-    body_line = end + 2
-    if len(rest) > 1 and rest[0].strip(" \t\r") == "":
-        rest, body_line = rest[1:], body_line + 1
-    body = "\n".join(rest)
-    if body.endswith("\n"):
-        body = body[:-1]
-        if body.endswith("\r"):
-            body = body[:-1]
-    return FrontMatter(yaml_text, body if body.strip() else None, body_line)
-
-
-# --------------------------------------------------------------------------------------------
 # Parsing
 
 
@@ -326,6 +281,12 @@ def _yaml_message(err: yaml.MarkedYAMLError) -> str:
 
 
 TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep; a PAL manifest never needs that"
+
+
+def is_yaml11_bool(plain_text: str | None) -> bool:
+    """Whether a plain scalar's text is a YAML 1.1 boolean word (`yes`, `off`...): read as a
+    boolean where a string was probably meant."""
+    return plain_text is not None and plain_text.lower() in YAML11_BOOL_WORDS
 
 
 class _TooDeep(Exception):
