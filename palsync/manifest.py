@@ -1,9 +1,9 @@
 """Manifest files → plain documents, with positions found on demand; `${VAR}` interpolation.
 
 The only module that reads manifest files. Documents are plain dicts and lists (what the API and
-deepdiff want); line/column positions come from re-reading the YAML node tree only when a message
-needs one, so ten thousand loaded manifests cost no node trees in memory. YAML itself is
-`yamldoc`'s (imported only when a file must be parsed).
+deepdiff want); a manifest keeps the bytes it was read from, and line/column positions come from
+parsing those again only when a message needs one, so ten thousand loaded manifests cost no node
+trees in memory. YAML itself is `yamldoc`'s (imported only when a file must be parsed).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ from palsync.frontmatter import front_matter_delimiter, is_markdown
 
 if TYPE_CHECKING:
     from palsync.cache import ManifestCache
+    from palsync.yamldoc import Positions
 
 _REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")
 
@@ -54,6 +56,8 @@ class Manifest:
     has_dollar: bool = True
     #: loaded from the cache of validated manifests (its checks passed before, unchanged)
     validated: bool = False
+    #: the file's bytes as read (and validated): where positions are found, never the file again
+    source: bytes = field(default=b"", repr=False, compare=False)
 
     def raw_pointer(self, pointer: str) -> str:
         """Map a pointer into `body` (current names) to the same place in `raw`."""
@@ -62,11 +66,16 @@ class Manifest:
                 return old + pointer[len(new) :]
         return pointer
 
+    @cached_property
+    def positions(self) -> Positions:
+        """Where each node of `source` is written (parsed when a message first needs it)."""
+        from palsync.yamldoc import positions_of
+
+        return positions_of(self.path, self.source)
+
     def locate(self, pointer: str) -> Location:
         """Where `pointer` (into `raw` or `body`) is written; the nearest ancestor if absent."""
-        from palsync.yamldoc import positions_for
-
-        return positions_for(self.path).locate(self.raw_pointer(pointer))
+        return self.positions.locate(self.raw_pointer(pointer))
 
 
 _dotted = dotted
@@ -252,11 +261,7 @@ def load_bytes(
 ) -> tuple[Manifest | None, list[Problem]]:
     from palsync import yamldoc
 
-    document, problems, root = yamldoc.parse_bytes(path, data)
-    if is_markdown(path):  # front matter and body: positions are found again when needed
-        yamldoc.forget_positions(path)
-    elif problems and root is not None:  # keep the tree only where messages will need it
-        yamldoc.remember_positions(path, root)
+    document, problems, _ = yamldoc.parse_bytes(path, data)
     if document is None:
         return None, problems
     if not isinstance(document, dict):
@@ -297,6 +302,7 @@ def _manifest(
         aliases,
         may_hold_dollar(data),
         validated,
+        data,
     )
 
 

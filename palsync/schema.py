@@ -16,7 +16,7 @@ from palsync import __version__, _schema_fast
 from palsync.errors import Problem, dotted
 from palsync.fields import READ_ONLY_TOP_LEVEL, UNVERIFIED, escape_pointer_token
 from palsync.manifest import Manifest
-from palsync.yamldoc import Positions, is_yaml11_bool, positions_for
+from palsync.yamldoc import Positions, is_yaml11_bool
 
 SCHEMA_NAME = "pal.schema.json"
 
@@ -53,7 +53,7 @@ def schema_problems(m: Manifest) -> list[Problem]:
     import jsonschema  # only invalid files pay for it
 
     validator = jsonschema.Draft202012Validator(load_schema())
-    positions = positions_for(m.path)
+    positions = m.positions
     for error in validator.iter_errors(m.raw):
         if error.absolute_schema_path and error.absolute_schema_path[0] == "allOf":
             continue  # a rule across fields: validate's own checks report it in its words
@@ -91,7 +91,7 @@ def open_world_problems(m: Manifest) -> list[Problem]:
     settings = m.raw.get("x-palsync")
     accepted = settings.get("accept_unknown") if isinstance(settings, dict) else None
     accepted = set(accepted) if isinstance(accepted, list) else set()
-    positions = positions_for(m.path)
+    positions = m.positions
     problems: list[Problem] = []
     for pointer in unverified:
         problems.append(

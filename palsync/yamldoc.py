@@ -1,14 +1,14 @@
 """YAML text → plain documents, with the problems YAML would hide, and node positions.
 
 The only module that imports PyYAML for reading (libyaml's C parser when available). It imports
-no other part of the manifest model: `manifest` loads it only when a file must be parsed, so a
-plan whose manifests all come from the validation cache never pays for PyYAML's import.
+no other part of the manifest model: `manifest` loads it only when a file must be parsed (or a
+message needs a position), so a plan whose manifests all come from the validation cache never
+pays for PyYAML's import.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -125,45 +125,28 @@ class Positions:
         return entry[4] if entry else None
 
 
-_positions_cache: dict[str, Positions] = {}
-
-
-def remember_positions(path: str, root: yaml.Node, body_line: int | None = None) -> None:
-    _positions_cache[path] = Positions(path, root, _body_extra(body_line))
-
-
-def forget_positions(path: str) -> None:
-    """Drop what is known of a file's positions (it is read again when a message needs them)."""
-    _positions_cache.pop(path, None)
-
-
-def _body_extra(body_line: int | None) -> dict[str, tuple[int, int]] | None:
-    return {"/system_prompt": (body_line, 1)} if body_line is not None else None
-
-
-def positions_for(path: str) -> Positions:
-    """Positions of a manifest file, parsed again on demand (only error paths need them)."""
-    cached = _positions_cache.get(path)
-    if cached is None:
-        root: yaml.Node | None = None
-        body_line: int | None = None
+def positions_of(path: str, data: bytes) -> Positions:
+    """Positions of a manifest file's nodes, parsed from `data`: the bytes that were read and
+    validated (never the file again: it may have changed since). Only messages need them."""
+    root: yaml.Node | None = None
+    body_line: int | None = None
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+        if is_markdown(path):
+            split = split_front_matter(text)
+            if isinstance(split, FrontMatterError):
+                text = ""
+            else:
+                text, body_line = split.yaml_text, split.body_line
+        loader = _Loader(text)
         try:
-            text = Path(path).read_bytes().decode("utf-8").removeprefix("\ufeff")
-            if is_markdown(path):
-                split = split_front_matter(text)
-                if isinstance(split, FrontMatterError):
-                    text = ""
-                else:
-                    text, body_line = split.yaml_text, split.body_line
-            loader = _Loader(text)
-            try:
-                root = loader.get_single_node()
-            finally:
-                loader.dispose()
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            root = None
-        cached = _positions_cache[path] = Positions(path, root, _body_extra(body_line))
-    return cached
+            root = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except (UnicodeDecodeError, yaml.YAMLError):
+        root = None
+    extra = {"/system_prompt": (body_line, 1)} if body_line is not None else None
+    return Positions(path, root, extra)
 
 
 # --------------------------------------------------------------------------------------------
