@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import secrets
 import threading
 import time
@@ -21,6 +20,7 @@ from typing import Any
 import jsonpatch
 import jsonpointer
 
+from palsync.atomic import write_atomic
 from palsync.emulator.rules import (
     ALL_READ_ONLY,
     INTERRUPTIBILITY,
@@ -305,9 +305,7 @@ class Store:
             data["secret_salt"] = self.secret_salt
             text = json.dumps(data, separators=(",", ":"))
             self.dirty = False
-        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, text)
 
     # ------------------------------------------------------------------- secrets at rest
 
