@@ -308,6 +308,7 @@ _JSON_TAGS = {
 
 _COLLECTION_TAGS = {"tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"}
 _STR = "tag:yaml.org,2002:str"
+_SCALAR = yaml.ScalarNode
 _MERGE = "tag:yaml.org,2002:merge"
 
 
@@ -347,16 +348,21 @@ def _construct(
         message = _tag_message(pointer, node.tag)
         problems.append(Problem(_loc(path, node), message, pointer=pointer, code="tag"))
         return None
+    # a plain string child (most nodes) is taken here, without a call or its pointer; not at
+    # the depth limit, where the call reports it
+    inline = depth < MAX_DEPTH
     if kind is yaml.SequenceNode:
         return [
-            _construct(item, f"{pointer}/{i}", path, problems, loader, depth + 1)
+            item.value
+            if inline and item.__class__ is _SCALAR and item.tag == _STR
+            else _construct(item, f"{pointer}/{i}", path, problems, loader, depth + 1)
             for i, item in enumerate(node.value)
         ]
     if kind is not yaml.MappingNode:
         return None
     result: dict[str, Any] = {}
     for key_node, value_node in node.value:
-        if key_node.__class__ is not yaml.ScalarNode or key_node.tag == _MERGE:
+        if key_node.__class__ is not _SCALAR or key_node.tag == _MERGE:
             message = (
                 f"{_dotted(pointer) or 'document'}: only plain string keys are supported "
                 "(no complex or merge keys)"
@@ -364,12 +370,15 @@ def _construct(
             problems.append(Problem(_loc(path, key_node), message, pointer=pointer, code="key"))
             continue
         key = key_node.value
-        child = pointer + "/" + (escape_pointer_token(key) if "/" in key or "~" in key else key)
         if key_node.tag != _STR and not key_node.style:
             kind_name = key_node.tag.rsplit(":", 1)[-1]
-            message = f"{_dotted(child)}: key is read as a {kind_name}, not a string; quote it"
+            message = (
+                f"{_dotted(_child(pointer, key))}: key is read as a {kind_name}, not a string; "
+                "quote it"
+            )
             problems.append(Problem(_loc(path, key_node), message, pointer=pointer, code="key"))
         if key in result:
+            child = _child(pointer, key)
             first = next(k for k, _ in node.value if k.value == key)
             message = (
                 f"{_dotted(child)}: duplicate key (first at line "
@@ -378,5 +387,13 @@ def _construct(
             problems.append(
                 Problem(_loc(path, key_node), message, pointer=child, code="duplicate-key")
             )
-        result[key] = _construct(value_node, child, path, problems, loader, depth + 1)
+        if inline and value_node.__class__ is _SCALAR and value_node.tag == _STR:
+            result[key] = value_node.value
+        else:
+            child = _child(pointer, key)
+            result[key] = _construct(value_node, child, path, problems, loader, depth + 1)
     return result
+
+
+def _child(pointer: str, key: str) -> str:
+    return pointer + "/" + (escape_pointer_token(key) if "/" in key or "~" in key else key)
