@@ -130,14 +130,18 @@ def _unknown_keys(doc: Mapping[str, Any]) -> tuple[list[tuple[str, str, str]], l
             mode, known = entry
             for key, child in value.items():
                 key_text = str(key)
-                child_pointer = pointer + "/" + escape_pointer_token(key_text)
                 if key_text in known:
                     child_path = path + "/" + key_text
-                    if child_path in UNVERIFIED:
-                        unverified.append(child_pointer)
-                    walk(child, child_pointer, child_path)
+                    flagged = child_path in UNVERIFIED
+                    # a pointer only where it is reported or walked into (most values are
+                    # scalars of known keys)
+                    if flagged or type(child) is dict or type(child) is list:
+                        child_pointer = pointer + "/" + escape_pointer_token(key_text)
+                        if flagged:
+                            unverified.append(child_pointer)
+                        walk(child, child_pointer, child_path)
                 elif mode == "warn" and not (path == "" and key_text in READ_ONLY_TOP_LEVEL):
-                    found.append((child_pointer, path, key_text))
+                    found.append((pointer + "/" + escape_pointer_token(key_text), path, key_text))
         elif type(value) is list and path in _LISTS:
             for i, item in enumerate(value):
                 walk(item, f"{pointer}/{i}", path + "/*")
