@@ -66,6 +66,13 @@ class Manifest:
                 return old + pointer[len(new) :]
         return pointer
 
+    @property
+    def ascii_only(self) -> bool:
+        """Whether every key and string is plain ASCII: the file's bytes are, and hold no
+        backslash (a double-quoted YAML escape such as `\\u200b` is the only other way to
+        write a character)."""
+        return bool(self.source) and self.source.isascii() and b"\\" not in self.source
+
     @cached_property
     def positions(self) -> Positions:
         """Where each node of `source` is written (parsed when a message first needs it)."""
