@@ -55,7 +55,9 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             detail = (
                 f"marginal CPU **{p['cpu_ms_per_pal']:.4f} ms/PAL** warm "
                 f"({_goal(p['cpu_ms_per_pal'], 0.1, ' ms')}), "
-                f"{p['cold_cpu_ms_per_pal']:.4f} cold; wall {_goal(p['wall_s'] * 1000, 300, ' ms')}"
+                f"{p['cold_cpu_ms_per_pal']:.4f} cold; wall warm "
+                f"{_goal(p['wall_s'] * 1000, 300, ' ms')}; wall cold "
+                f"{_goal(p['cold_wall_s'] * 1000, 300, ' ms')}"
             )
         elif p["pals"] >= 10_000:
             detail = f"peak RSS {_goal(p['rss_mib'], 200, ' MiB')}"

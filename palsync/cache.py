@@ -23,17 +23,18 @@ import hashlib
 import importlib.util
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from palsync import __version__
+from palsync.atomic import write_atomic
 
 FORMAT = "palsync.manifest-cache/v1"
 #: the modules whose code decides whether a manifest is valid (`_schema_fast` and `_fields` are
 #: generated from the schema, so they stand for the schema and its field annotations too)
 _VALIDATING_MODULES = (
     "manifest",
+    "frontmatter",
     "yamldoc",
     "validation",
     "schema",
@@ -151,14 +152,10 @@ class ManifestCache:
         doc = {"format": FORMAT, "validator": self.validator, "entries": entries}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".manifests-", dir=self.path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as out:
-                    json.dump(doc, out, ensure_ascii=False, separators=(",", ":"))
-                os.replace(tmp, self.path)
-            except BaseException:
-                os.unlink(tmp)
-                raise
+            text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+            # private (DESIGN: entries are trusted as written); not synced: a cache lost to a
+            # crash costs one cold run, and a torn one is ignored
+            write_atomic(self.path, text, mode=0o600, durable=False)
         except (OSError, ValueError):
             # a full disk, a read-only home, a value JSON cannot hold (an integer of more than
             # 4,300 digits): a cache that cannot be written only costs time next run

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from palsync.fields import split_pointer
+
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
@@ -47,6 +49,15 @@ class Problem:
     def sort_key(self) -> tuple[str, int, int, str]:
         loc = self.location
         return (loc.path, loc.line, loc.col, self.message)
+
+
+def dotted(pointer: str) -> str:
+    """How a message names the place a JSON Pointer points to: `/layers/llm/model` →
+    `layers.llm.model`; list indices as `[2]`."""
+    out = ""
+    for token in split_pointer(pointer):
+        out += f"[{token}]" if token.isdigit() else (f".{token}" if out else token)
+    return out
 
 
 class PalsyncError(Exception):

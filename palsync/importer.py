@@ -163,7 +163,7 @@ def to_yaml(body: Mapping[str, Any]) -> str:
 def to_markdown(body: Mapping[str, Any]) -> str | None:
     """The `.md` form (front matter, then the prompt as the body), or None when the prompt
     would not read back exactly (say it ends in a lone carriage return)."""
-    from palsync.yamldoc import FrontMatter, split_front_matter
+    from palsync.frontmatter import FrontMatter, split_front_matter
 
     prompt = body.get("system_prompt")
     if not isinstance(prompt, str) or not prompt.strip():

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from palsync.atomic import write_atomic
 from palsync.client import Client
 from palsync.errors import ApiError, LockError, MakerConflict, NotFound, OutcomeUnknown
 from palsync.fields import LEASE_PAL_NAME, is_lease_pal
@@ -259,7 +260,7 @@ class Lease:
             return
         with contextlib.suppress(OSError):
             self.hint_file.parent.mkdir(parents=True, exist_ok=True)
-            self.hint_file.write_text(pal_id + "\n", encoding="utf-8")
+            write_atomic(self.hint_file, pal_id + "\n", durable=False)  # a hint: rebuilt if lost
 
     def locate(self, *, create: bool = True) -> dict[str, Any] | None:
         """The account's lease PAL (created when there is none and `create`)."""

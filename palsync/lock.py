@@ -13,12 +13,12 @@ import hashlib
 import json
 import os
 import secrets
-import tempfile
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from palsync.atomic import TEMP_SUFFIX, temp_prefix, write_atomic
 from palsync.errors import LockError
 
 FORMAT = "palsync.lock/v1"
@@ -291,7 +291,7 @@ def clean_temp_files(path: str | Path) -> list[Path]:
     caller that holds the apply guard of this lock (apply, import, `save`): nobody else can be
     writing one of them then. Returns what was removed."""
     file = Path(path)
-    prefix = f".{file.name}."
+    prefix = temp_prefix(file.name)
     removed = []
     try:
         with os.scandir(file.parent) as entries:
@@ -299,7 +299,7 @@ def clean_temp_files(path: str | Path) -> list[Path]:
     except OSError:
         return []
     for name in names:
-        if name.endswith(".tmp") and len(name) > len(prefix) + len(".tmp"):
+        if name.endswith(TEMP_SUFFIX) and len(name) > len(prefix) + len(TEMP_SUFFIX):
             with contextlib.suppress(OSError):
                 os.unlink(file.parent / name)
                 removed.append(file.parent / name)
@@ -314,20 +314,4 @@ def save(lock: Lock, path: str | Path) -> None:
     file.parent.mkdir(parents=True, exist_ok=True)
     if os.path.realpath(file) not in _swept:
         clean_temp_files(file)
-    fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=file.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(lock.text())
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, file)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable
-        dir_fd = os.open(file.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    write_atomic(file, lock.text(), mode=0o600)  # 0o600: as the lock has always been written

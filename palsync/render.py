@@ -9,7 +9,7 @@ from typing import Any
 
 from palsync.canonical import MISSING
 from palsync.diff import FieldChange
-from palsync.manifest import dotted
+from palsync.errors import dotted
 from palsync.plan import SENSITIVE, Change, Plan
 from palsync.textsafe import fence_for, html_text, md_inline, visible
 

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from palsync import __version__, _schema_fast
-from palsync.errors import Problem
+from palsync.errors import Problem, dotted
 from palsync.fields import READ_ONLY_TOP_LEVEL, UNVERIFIED, escape_pointer_token
-from palsync.manifest import Manifest, dotted, is_yaml11_bool
-from palsync.yamldoc import Positions, positions_for
+from palsync.manifest import Manifest
+from palsync.yamldoc import Positions, is_yaml11_bool
 
 SCHEMA_NAME = "pal.schema.json"
 
@@ -54,7 +54,7 @@ def schema_problems(m: Manifest) -> list[Problem]:
     import jsonschema  # only invalid files pay for it
 
     validator = jsonschema.Draft202012Validator(load_schema())
-    positions = positions_for(m.path)
+    positions = m.positions
     for error in validator.iter_errors(m.raw):
         if error.absolute_schema_path and error.absolute_schema_path[0] == "allOf":
             continue  # a rule across fields: validate's own checks report it in its words
@@ -92,7 +92,7 @@ def open_world_problems(m: Manifest) -> list[Problem]:
     settings = m.raw.get("x-palsync")
     accepted = settings.get("accept_unknown") if isinstance(settings, dict) else None
     accepted = set(accepted) if isinstance(accepted, list) else set()
-    positions = positions_for(m.path)
+    positions = m.positions
     problems: list[Problem] = []
     for pointer in unverified:
         problems.append(
@@ -131,14 +131,18 @@ def _unknown_keys(doc: Mapping[str, Any]) -> tuple[list[tuple[str, str, str]], l
             mode, known = entry
             for key, child in value.items():
                 key_text = str(key)
-                child_pointer = pointer + "/" + escape_pointer_token(key_text)
                 if key_text in known:
                     child_path = path + "/" + key_text
-                    if child_path in UNVERIFIED:
-                        unverified.append(child_pointer)
-                    walk(child, child_pointer, child_path)
+                    flagged = child_path in UNVERIFIED
+                    # a pointer only where it is reported or walked into (most values are
+                    # scalars of known keys)
+                    if flagged or type(child) is dict or type(child) is list:
+                        child_pointer = pointer + "/" + escape_pointer_token(key_text)
+                        if flagged:
+                            unverified.append(child_pointer)
+                        walk(child, child_pointer, child_path)
                 elif mode == "warn" and not (path == "" and key_text in READ_ONLY_TOP_LEVEL):
-                    found.append((child_pointer, path, key_text))
+                    found.append((pointer + "/" + escape_pointer_token(key_text), path, key_text))
         elif type(value) is list and path in _LISTS:
             for i, item in enumerate(value):
                 walk(item, f"{pointer}/{i}", path + "/*")

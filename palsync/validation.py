@@ -577,6 +577,8 @@ def _duplicate_pins(manifests: Sequence[Manifest]) -> list[Problem]:
 def _hidden_text_problems(m: Manifest) -> list[Problem]:
     """Warnings for text that does not read as it is: bidi controls and invisible characters
     in `pal_name` or in any key, bidi controls anywhere, and a `pal_name` not in NFC."""
+    if m.ascii_only:
+        return []  # every character it looks for is outside ASCII
     problems: list[Problem] = []
 
     def warn(pointer: str, what: str, chars: list[str]) -> None:

@@ -1,22 +1,26 @@
 """YAML text → plain documents, with the problems YAML would hide, and node positions.
 
-The only module that imports PyYAML for reading (libyaml's C parser when available). `manifest`
-loads it only when a file must be parsed: a plan whose manifests all come from the validation
-cache never pays for the import.
+The only module that imports PyYAML for reading (libyaml's C parser when available). It imports
+no other part of the manifest model: `manifest` loads it only when a file must be parsed (or a
+message needs a position), so a plan whose manifests all come from the validation cache never
+pays for PyYAML's import.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import yaml
 
-from palsync.errors import Location, Problem
+from palsync.errors import Location, Problem, dotted
 from palsync.fields import escape_pointer_token, join_pointer, split_pointer
-from palsync.manifest import MAX_BYTES, MAX_DEPTH, MAX_NODES, dotted, is_markdown
-from palsync.manifest import front_matter_delimiter as _delimiter
+from palsync.frontmatter import FrontMatter, FrontMatterError, is_markdown, split_front_matter
+
+MAX_BYTES = 1024 * 1024
+MAX_NODES = 20_000
+MAX_DEPTH = 64
+YAML11_BOOL_WORDS = frozenset({"yes", "no", "on", "off", "y", "n"})
 
 _dotted = dotted
 
@@ -121,94 +125,28 @@ class Positions:
         return entry[4] if entry else None
 
 
-_positions_cache: dict[str, Positions] = {}
-
-
-def remember_positions(path: str, root: yaml.Node, body_line: int | None = None) -> None:
-    _positions_cache[path] = Positions(path, root, _body_extra(body_line))
-
-
-def forget_positions(path: str) -> None:
-    """Drop what is known of a file's positions (it is read again when a message needs them)."""
-    _positions_cache.pop(path, None)
-
-
-def _body_extra(body_line: int | None) -> dict[str, tuple[int, int]] | None:
-    return {"/system_prompt": (body_line, 1)} if body_line is not None else None
-
-
-def positions_for(path: str) -> Positions:
-    """Positions of a manifest file, parsed again on demand (only error paths need them)."""
-    cached = _positions_cache.get(path)
-    if cached is None:
-        root: yaml.Node | None = None
-        body_line: int | None = None
+def positions_of(path: str, data: bytes) -> Positions:
+    """Positions of a manifest file's nodes, parsed from `data`: the bytes that were read and
+    validated (never the file again: it may have changed since). Only messages need them."""
+    root: yaml.Node | None = None
+    body_line: int | None = None
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+        if is_markdown(path):
+            split = split_front_matter(text)
+            if isinstance(split, FrontMatterError):
+                text = ""
+            else:
+                text, body_line = split.yaml_text, split.body_line
+        loader = _Loader(text)
         try:
-            text = Path(path).read_bytes().decode("utf-8").removeprefix("\ufeff")
-            if is_markdown(path):
-                split = split_front_matter(text)
-                if isinstance(split, FrontMatterError):
-                    text = ""
-                else:
-                    text, body_line = split.yaml_text, split.body_line
-            loader = _Loader(text)
-            try:
-                root = loader.get_single_node()
-            finally:
-                loader.dispose()
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            root = None
-        cached = _positions_cache[path] = Positions(path, root, _body_extra(body_line))
-    return cached
-
-
-# --------------------------------------------------------------------------------------------
-# Markdown manifests (DESIGN 2): YAML front matter between `---` lines, the body is system_prompt
-
-
-class FrontMatter(NamedTuple):
-    #: the front matter with its first line blanked out, so YAML's line numbers are the file's
-    yaml_text: str
-    #: the Markdown body (one blank line after the closing `---` and the final newline are
-    #: layout, not prompt), None when empty
-    body: str | None
-    #: the file's line where the body starts
-    body_line: int
-
-
-class FrontMatterError(NamedTuple):
-    message: str
-    line: int
-
-
-def split_front_matter(text: str) -> FrontMatter | FrontMatterError:
-    """A `.md` manifest's text → its front matter (YAML) and body (the system prompt)."""
-    lines = text.split("\n")
-    if not _delimiter(lines[0]):
-        return FrontMatterError(
-            "no YAML front matter: a .md manifest starts with a `---` line, then the PAL's "
-            "fields, then a closing `---` line and the system prompt in Markdown (a Markdown "
-            "file that is not a PAL needs a name no key has, such as README.md)",
-            1,
-        )
-    end = next((i for i in range(1, len(lines)) if _delimiter(lines[i])), None)
-    if end is None:
-        return FrontMatterError(
-            "the front matter is not closed: add a `---` line after the PAL's fields "
-            "(the Markdown body below it is the system prompt)",
-            len(lines),
-        )
-    yaml_text = "\n" + "\n".join(lines[1:end]) + "\n"
-    rest = lines[end + 1 :]
-    body_line = end + 2
-    if len(rest) > 1 and rest[0].strip(" \t\r") == "":
-        rest, body_line = rest[1:], body_line + 1
-    body = "\n".join(rest)
-    if body.endswith("\n"):
-        body = body[:-1]
-        if body.endswith("\r"):
-            body = body[:-1]
-    return FrontMatter(yaml_text, body if body.strip() else None, body_line)
+            root = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except (UnicodeDecodeError, yaml.YAMLError):
+        root = None
+    extra = {"/system_prompt": (body_line, 1)} if body_line is not None else None
+    return Positions(path, root, extra)
 
 
 # --------------------------------------------------------------------------------------------
@@ -328,6 +266,12 @@ def _yaml_message(err: yaml.MarkedYAMLError) -> str:
 TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep; a PAL manifest never needs that"
 
 
+def is_yaml11_bool(plain_text: str | None) -> bool:
+    """Whether a plain scalar's text is a YAML 1.1 boolean word (`yes`, `off`...): read as a
+    boolean where a string was probably meant."""
+    return plain_text is not None and plain_text.lower() in YAML11_BOOL_WORDS
+
+
 class _TooDeep(Exception):
     """Raised from the recursive walks below before they could exhaust the stack."""
 
@@ -364,6 +308,7 @@ _JSON_TAGS = {
 
 _COLLECTION_TAGS = {"tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"}
 _STR = "tag:yaml.org,2002:str"
+_SCALAR = yaml.ScalarNode
 _MERGE = "tag:yaml.org,2002:merge"
 
 
@@ -403,16 +348,21 @@ def _construct(
         message = _tag_message(pointer, node.tag)
         problems.append(Problem(_loc(path, node), message, pointer=pointer, code="tag"))
         return None
+    # a plain string child (most nodes) is taken here, without a call or its pointer; not at
+    # the depth limit, where the call reports it
+    inline = depth < MAX_DEPTH
     if kind is yaml.SequenceNode:
         return [
-            _construct(item, f"{pointer}/{i}", path, problems, loader, depth + 1)
+            item.value
+            if inline and item.__class__ is _SCALAR and item.tag == _STR
+            else _construct(item, f"{pointer}/{i}", path, problems, loader, depth + 1)
             for i, item in enumerate(node.value)
         ]
     if kind is not yaml.MappingNode:
         return None
     result: dict[str, Any] = {}
     for key_node, value_node in node.value:
-        if key_node.__class__ is not yaml.ScalarNode or key_node.tag == _MERGE:
+        if key_node.__class__ is not _SCALAR or key_node.tag == _MERGE:
             message = (
                 f"{_dotted(pointer) or 'document'}: only plain string keys are supported "
                 "(no complex or merge keys)"
@@ -420,12 +370,15 @@ def _construct(
             problems.append(Problem(_loc(path, key_node), message, pointer=pointer, code="key"))
             continue
         key = key_node.value
-        child = pointer + "/" + (escape_pointer_token(key) if "/" in key or "~" in key else key)
         if key_node.tag != _STR and not key_node.style:
             kind_name = key_node.tag.rsplit(":", 1)[-1]
-            message = f"{_dotted(child)}: key is read as a {kind_name}, not a string; quote it"
+            message = (
+                f"{_dotted(_child(pointer, key))}: key is read as a {kind_name}, not a string; "
+                "quote it"
+            )
             problems.append(Problem(_loc(path, key_node), message, pointer=pointer, code="key"))
         if key in result:
+            child = _child(pointer, key)
             first = next(k for k, _ in node.value if k.value == key)
             message = (
                 f"{_dotted(child)}: duplicate key (first at line "
@@ -434,5 +387,13 @@ def _construct(
             problems.append(
                 Problem(_loc(path, key_node), message, pointer=child, code="duplicate-key")
             )
-        result[key] = _construct(value_node, child, path, problems, loader, depth + 1)
+        if inline and value_node.__class__ is _SCALAR and value_node.tag == _STR:
+            result[key] = value_node.value
+        else:
+            child = _child(pointer, key)
+            result[key] = _construct(value_node, child, path, problems, loader, depth + 1)
     return result
+
+
+def _child(pointer: str, key: str) -> str:
+    return pointer + "/" + (escape_pointer_token(key) if "/" in key or "~" in key else key)

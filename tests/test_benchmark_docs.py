@@ -55,6 +55,7 @@ def test_quick_thresholds_are_the_stated_goals() -> None:
         "validate_1000_ratio": 0.15,
         "plan_1000_requests": 12,
         "plan_1000_wall_s": 0.3,
+        "plan_1000_cold_wall_s": 0.3,
         "plan_1000_cpu_ms_per_pal": 0.1,
         "apply_200_ratio": 2.0,
         "ratelimit_ratio": 1.2,

@@ -147,3 +147,10 @@ def test_a_value_json_cannot_hold_or_an_unknown_validator_only_costs_the_cache(
     blind.put("d", {"a": 1})
     blind.save()
     assert blind.path is None and not path.exists()
+
+
+def test_the_cache_file_is_private(ws: Workspace) -> None:
+    """Entries are trusted as written (docs/decisions.md): the file is created 0600."""
+    ws.write("a", pal_body(1))
+    assert ws.run("plan").code == 0
+    assert cache_file(ws).stat().st_mode & 0o777 == 0o600

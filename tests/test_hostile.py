@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from pathlib import Path
 
 from palsync import render
 from palsync.textsafe import fence_for, md_inline, visible
@@ -166,3 +167,25 @@ def test_error_messages_show_hidden_characters_escaped(ws: Workspace) -> None:
     result = ws.run("plan", "--target", "a\u202ebc")  # quoted raw by the error message
     assert result.code == 1 and "a\\u202ebc" in result.err, result.err
     assert "\u202e" not in result.err
+
+
+def test_hidden_characters_written_as_yaml_escapes_in_an_ascii_file_are_flagged(
+    tmp_path: Path,
+) -> None:
+    """Validation skips the hidden-character walk for a file of ASCII bytes without a backslash
+    (no string can hold a non-ASCII character then); a double-quoted escape is one."""
+    from palsync.manifest import load_paths
+    from palsync.validation import validate_paths
+
+    escaped = tmp_path / "escaped.yaml"
+    escaped.write_bytes(
+        b'pal_name: "Acme \\u202eSupport"\ndefault_face_id: r90bbd427f71\n'
+        b'system_prompt: hi\n"k\\u200b": x\n'
+    )
+    plain = tmp_path / "plain.yaml"
+    plain.write_bytes(b"pal_name: Plain\ndefault_face_id: r90bbd427f71\nsystem_prompt: hi\n")
+    manifests, _ = load_paths([str(tmp_path)])
+    assert [(m.key, m.ascii_only) for m in manifests] == [("escaped", False), ("plain", True)]
+    _, problems = validate_paths([str(tmp_path)], env={})
+    hidden = [(p.location.path, p.pointer) for p in problems if p.code == "hidden-characters"]
+    assert sorted(hidden) == [(str(escaped), "/k\u200b"), (str(escaped), "/pal_name")]

@@ -36,7 +36,7 @@ def test_values_resolve(written: str, env: dict[str, str], expected: str) -> Non
 
 
 def test_an_unset_variable_without_default_is_an_error_at_its_line(tmp_path: Path) -> None:
-    file = tmp_path / "p.yaml"  # positions are read from the file when a message needs them
+    file = tmp_path / "p.yaml"  # positions come from these bytes when a message needs them
     file.write_bytes(b"default_face_id: x\npal_name: ${NOPE}\n")
     manifest, _ = load_bytes(str(file), "p", file.read_bytes())
     assert manifest is not None

@@ -276,3 +276,58 @@ def test_the_schema_and_validate_agree_on_cross_field_rules(case: str, tmp_path:
     assert schema_ok == (not errors), (case, [p.message for p in errors])
     # validate reports the rule once, in its own words (not again as a schema error)
     assert len(errors) == (0 if case in FINE else 1), [p.message for p in errors]
+
+
+ABSENT = object()
+#: the values each cross-field rule of the schema root looks at (ABSENT: the key is not there)
+ROOT_RULE_INPUTS: dict[str, tuple[Any, ...]] = {
+    "pipeline_mode": (ABSENT, "full", "echo", "speech-to-speech", 5),
+    "system_prompt": (ABSENT, "", "x"),
+    "context": (ABSENT, "c"),
+    "layers": (ABSENT, {}, {"conferencing": {}}),
+    "default_face_id": (ABSENT, "", "r90bbd427f71"),
+    "default_replica_id": (ABSENT, "r90bbd427f71"),
+    "persona_name": (ABSENT, "x"),
+    "is_template": (ABSENT, True, 1),
+    "pal_id": (ABSENT, "p1234567"),  # read-only: refused by name (propertyNames)
+}
+
+
+def test_the_generated_root_rules_agree_with_jsonschema_on_every_combination() -> None:
+    """The root's allOf and propertyNames are compiled to plain expressions (not by
+    fastjsonschema): every combination of the values they look at is judged as jsonschema
+    judges it."""
+    import itertools
+
+    from palsync.schema import is_valid
+
+    validator = jsonschema.Draft202012Validator(load_schema())
+    verdicts = set()
+    for values in itertools.product(*ROOT_RULE_INPUTS.values()):
+        doc = {"pal_name": "n"}
+        doc.update((k, v) for k, v in zip(ROOT_RULE_INPUTS, values, strict=True) if v is not ABSENT)
+        expected = validator.is_valid(doc)
+        assert is_valid(doc) == expected, doc
+        verdicts.add(expected)
+    assert verdicts == {True, False}
+
+
+def test_a_root_rule_the_expression_compiler_does_not_know_stays_with_fastjsonschema() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen", ROOT / "scripts" / "gen_fast_validator.py")
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    schema = {
+        "type": "object",
+        "allOf": [{"required": ["a"]}, {"properties": {"a": {"type": "string"}}}],
+        "propertyNames": {"pattern": "^[a-z]+$"},
+    }
+    rest, expressions, _ = gen.split_root_rules(schema)
+    assert rest == {
+        "type": "object",
+        "allOf": [{"properties": {"a": {"type": "string"}}}],  # `type`: not compiled here
+        "propertyNames": {"pattern": "^[a-z]+$"},
+    }
+    assert expressions == ["((not isinstance(data, dict) or ('a' in data)))"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import secrets
 import threading
 import time
@@ -18,6 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from palsync.atomic import write_atomic
 from palsync.emulator.companions import Companions
 from palsync.emulator.patching import apply_ops, check_patch_format
 from palsync.emulator.rules import (
@@ -341,9 +341,7 @@ class Store(Companions, Tools, Skills):
             data["secret_salt"] = self.secret_salt
             text = json.dumps(data, separators=(",", ":"))
             self.dirty = False
-        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, text)
 
     # ------------------------------------------------------------------- secrets at rest
 
