@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from palsync import lock as lockfile
+from palsync.atomic import write_atomic
 from palsync.errors import UsageError
 from palsync.fields import is_user_pal
 from palsync.importer import import_one, safe_pal_id, shared_names, unique_key
@@ -132,7 +133,7 @@ def _import(
     variables: list[str] = []
     for result, (key, pal) in zip(results, plans, strict=True):
         target = folder / f"{key}{result.suffix}"
-        target.write_text(_scrubbed(result.text, target.name, pal, notice), encoding="utf-8")
+        write_atomic(target, _scrubbed(result.text, target.name, pal, notice))
         for form in FORMS:  # --force: the key's manifest in its other form goes
             if form != result.suffix and os.path.lexists(folder / f"{key}{form}"):
                 (folder / f"{key}{form}").unlink()

@@ -4,13 +4,12 @@ longer holds."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from palsync import __version__
+from palsync.atomic import write_atomic
 from palsync.errors import StalePlanError, UsageError
 from palsync.plan import Plan, change_to_dict
 
@@ -44,13 +43,9 @@ def save_plan(
     # scrubbing the text also catches a known secret wherever else it might have got in
     text = redact.scrub(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     check_writable(path, "--out")
-    tmp = Path(path + ".tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, text)
     except OSError as err:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         raise UsageError(f"--out {path}: cannot write the plan ({err.strerror or err})") from None
 
 
