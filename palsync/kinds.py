@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any, Literal
 
-from palsync.fields import CONFERENCING_PREFIX, REFERENCES, SECRET_POINTERS
+from palsync.fields import CONFERENCING_PREFIX, REFERENCES, SECRET_POINTERS, split_pointer
 
 PatchStyle = Literal["json-patch", "merge"]
 
@@ -28,6 +29,20 @@ class Reference:
 
     pointer: str
     kind: str
+
+    @cached_property
+    def tokens(self) -> tuple[str, ...]:
+        return tuple(split_pointer(self.pointer))
+
+    def value_in(self, body: Mapping[str, Any]) -> Any:
+        """The field's value in `body`, or None when absent (a plain walk of mappings: this
+        runs for every reference of every document of a plan)."""
+        node: Any = body
+        for token in self.tokens:
+            if not isinstance(node, Mapping):
+                return None
+            node = node.get(token)
+        return node
 
 
 @dataclass(frozen=True)
@@ -151,25 +166,21 @@ KINDS["pals"] = PALS
 
 def referenced_kinds(kind: Kind, bodies: Iterable[Mapping[str, Any]]) -> list[Kind]:
     """The kinds some of these documents of `kind` reference: the listings a plan needs."""
-    from palsync.canonical import MISSING, lookup
-
     docs = list(bodies)
     wanted: list[Kind] = []
     for ref in kind.references:
         target = KINDS[ref.kind]
         if target in wanted:
             continue
-        if any(lookup(body, ref.pointer) not in (MISSING, None, "", []) for body in docs):
+        if any(ref.value_in(body) not in (None, "", []) for body in docs):
             wanted.append(target)
     return wanted
 
 
 def referenced_ids(ref: Reference, body: Mapping[str, Any]) -> list[Any]:
     """The ids one document names in one reference field (none, one, or a list)."""
-    from palsync.canonical import MISSING, lookup
-
-    value = lookup(body, ref.pointer)
-    if value is MISSING or value is None or value == "":
+    value = ref.value_in(body)
+    if value is None or value == "":
         return []
     if isinstance(value, list):
         return [v for v in value if v not in (None, "")]
