@@ -124,7 +124,8 @@ class ManifestCache:
             or not isinstance(doc.get("entries"), dict)
         ):
             return {}
-        return doc["entries"]
+        entries: dict[str, Any] = doc["entries"]
+        return entries
 
     def get(self, digest: str) -> dict[str, Any] | None:
         document = self._entries.get(digest)

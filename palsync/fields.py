@@ -122,7 +122,7 @@ def is_lease_pal(pal: Mapping[str, Any]) -> bool:
     )
 
 
-def is_user_pal(pal: dict) -> bool:
+def is_user_pal(pal: Mapping[str, Any]) -> bool:
     """Only `user` PALs that are not templates or stock ids are ever managed."""
     kind = pal.get("pal_type", pal.get("persona_type", "user"))
     pal_id = pal.get("pal_id", pal.get("persona_id"))

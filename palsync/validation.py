@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from palsync.errors import Problem
+from palsync.errors import Problem, dotted
 from palsync.fields import (
     CURRENT_SPELLINGS,
     LEGACY_LAYER,
@@ -27,7 +27,7 @@ from palsync.fields import (
     is_secret_pointer,
     split_pointer,
 )
-from palsync.manifest import _REFERENCE, Manifest, dotted, load_paths, references
+from palsync.manifest import _REFERENCE, Manifest, load_paths, references
 from palsync.textsafe import BIDI_CONTROLS as BIDI
 from palsync.textsafe import suspicious, visible
 

@@ -33,7 +33,7 @@ _RESOLVED: dict[tuple[Any, Any, Any], str] = {}
 _RESOLVED_MAX = 50_000
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+class _Loader(_BaseLoader):  # type: ignore[misc]
     """Safe loader without YAML 1.1 timestamps: `2026-01-01` stays the string it looks like."""
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> str:

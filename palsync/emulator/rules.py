@@ -404,7 +404,7 @@ def tool_secrets(tool: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
 
 def masked_tool(tool: dict[str, Any]) -> dict[str, Any]:
     """A copy of `tool` as reads show it: every auth secret replaced by the mask."""
-    out = json.loads(json.dumps(tool))
+    out: dict[str, Any] = json.loads(json.dumps(tool))
     for holder, key in tool_secrets(out):
         if holder[key]:
             holder[key] = SECRET_MASK

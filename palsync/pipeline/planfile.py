@@ -165,7 +165,7 @@ def _plan_shape(doc: dict[str, Any]) -> str:
 
 def stale_reasons(saved: dict[str, Any], plan: Plan) -> list[str]:
     """Why a saved plan no longer holds, each reason naming what actually changed."""
-    from palsync.manifest import dotted
+    from palsync.errors import dotted
     from palsync.plan import SENSITIVE
 
     def _plain_ops(ops: list[Any]) -> list[Any]:
