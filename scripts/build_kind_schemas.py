@@ -9,8 +9,8 @@ limits), §1d-1g (the older tables) and §11b (behaviours):
 
 The JSON files are the contract and are committed; this script is how they are kept consistent
 (every property has a description, patterned strings that may be set from the environment accept a
-`${VAR}` reference). It follows scripts/build_schema.py (the PAL schema) and imports nothing from it
-or from palsync, so either can change without the other. Run it after editing:
+`${VAR}` reference). It follows scripts/build_schema.py (the PAL schema): both build from
+scripts/schema_parts.py, and the annotation names are palsync.fieldspec's. Run it after editing:
     python scripts/build_kind_schemas.py
 `--check` only compares: it exits 1, writing nothing, when a file is not what it would write.
 
@@ -31,29 +31,29 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-#: a `${NAME}` / `${NAME:-default}` reference, as the PAL schema writes it
-VAR = r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}"
+from schema_parts import (  # noqa: E402
+    OPEN_WORLD,
+    TAG,
+    UNKNOWN,
+    VAR,
+    anything,
+    b,
+    closed,
+    enum,
+    obj,
+    open_obj,
+    s,
+    secret,
+)
 
-SECRET = "x-palsync-secret"
+from palsync.fieldspec import READ_ONLY, READ_ONLY_DEFS  # noqa: E402
+
 DEFAULT = "x-palsync-default"
 PATCH = "x-palsync-patch"
-READ_ONLY = "readOnly"
-READ_ONLY_DEFS = "read-only"
-#: how `pal-sync validate` treats keys a mapping's `properties` do not list (as in the PAL schema)
-UNKNOWN = "x-unknown-keys"
 
-OPEN_WORLD = (
-    " Keys not listed here are allowed (Tavus adds fields faster than any client ships): "
-    '`pal-sync validate` reports a key close to a known one as an error (a typo, with "did you '
-    'mean"), any other as a warning; it is then sent, compared and patched as written. '
-    "`--strict` makes those warnings errors."
-)
-OPEN_OBJECT = " An open object: members not listed here are accepted as written, no warning."
-SECRET_TEXT = (
-    "Secret (write-only): must be a `${VAR}` reference, read from the environment at plan/apply "
-    "time; never compared with what the API returns, sent when its fingerprint changes."
-)
 INTERPOLATION = (
     " `${VAR}` / `${VAR:-default}` in strings are read from the environment at plan/apply time "
     "(strings only: a number or a boolean is written as itself)."
@@ -65,62 +65,12 @@ POINTER = {"type": "string", "pattern": "^(/[^/]*)+$"}
 # helpers (the PAL builder's, plus the few these kinds need)
 
 
-def s(desc: str, **kw: Any) -> dict[str, Any]:
-    return {"type": "string", "description": desc, **kw}
-
-
-def b(desc: str, **kw: Any) -> dict[str, Any]:
-    return {"type": "boolean", "description": desc, **kw}
-
-
 def integer(desc: str, **kw: Any) -> dict[str, Any]:
     return {"type": "integer", "description": desc, **kw}
 
 
-def enum(desc: str, values: list[str], **kw: Any) -> dict[str, Any]:
-    return {"type": "string", "description": desc, "enum": values, **kw}
-
-
 def strings(desc: str, item: dict[str, Any], **kw: Any) -> dict[str, Any]:
     return {"type": "array", "description": desc, "items": item, **kw}
-
-
-def obj(desc: str, props: dict[str, Any], **kw: Any) -> dict[str, Any]:
-    """A mapping of the API: known members typed, others open world (see OPEN_WORLD)."""
-    return {
-        "type": "object",
-        "description": desc + OPEN_WORLD,
-        "properties": props,
-        UNKNOWN: "warn",
-        **kw,
-    }
-
-
-def open_obj(desc: str, props: dict[str, Any], **kw: Any) -> dict[str, Any]:
-    """A mapping documented as open: any member accepted, the known ones typed."""
-    return {
-        "type": "object",
-        "description": desc + OPEN_OBJECT,
-        "properties": props,
-        UNKNOWN: "accept",
-        **kw,
-    }
-
-
-def closed(desc: str, props: dict[str, Any], **kw: Any) -> dict[str, Any]:
-    """pal-sync's own settings: nothing is sent, so an unknown key is always an error."""
-    return {
-        "type": "object",
-        "description": desc,
-        "properties": props,
-        "additionalProperties": False,
-        **kw,
-    }
-
-
-def anything(desc: str, **kw: Any) -> dict[str, Any]:
-    """A value whose shape no Tavus source confirms: any JSON value, sent as written."""
-    return {"description": desc, **kw}
 
 
 def ident(desc: str, pattern: str, example: str) -> dict[str, Any]:
@@ -155,11 +105,6 @@ def callback_url(desc: str) -> dict[str, Any]:
         pattern=f"^(?:https?://\\S+|{VAR})?$",
         examples=["https://hooks.example.com/tavus"],
     )
-
-
-def secret(desc: str) -> dict[str, Any]:
-    """A secret string: write-only for the API, `${VAR}` only, fingerprinted, redacted."""
-    return s(desc + " " + SECRET_TEXT, writeOnly=True, **{SECRET: True})
 
 
 def server_default(value: Any) -> dict[str, Any]:
@@ -260,7 +205,6 @@ TOOL_CALL = anything(
     "A tool call made when this triggers (tavus-api.md §11c lists the field without its shape: "
     "accepted as any value and sent as written)."
 )
-TAG = {"type": "string", "minLength": 1, "maxLength": 64, "description": "A tag."}
 
 
 # ------------------------------------------------------------------------------------------------

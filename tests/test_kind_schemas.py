@@ -706,7 +706,8 @@ def test_the_check_fails_on_a_stale_schema_and_names_the_command(
 ) -> None:
     """The check can fail: a copy of the builder, run against an edited or missing schema."""
     (tmp_path / "scripts").mkdir()
-    shutil.copy(ROOT / "scripts" / "build_kind_schemas.py", tmp_path / "scripts")
+    for script in ("build_kind_schemas.py", "schema_parts.py"):
+        shutil.copy(ROOT / "scripts" / script, tmp_path / "scripts")
     shutil.copytree(ROOT / "schemas", tmp_path / "schemas")
     target = tmp_path / "schemas" / "guardrail.schema.json"
     if change == "edited":
@@ -732,7 +733,8 @@ def test_the_check_fails_on_a_stale_schema_and_names_the_command(
 def test_the_builder_writes_what_it_checks(tmp_path: Path) -> None:
     (tmp_path / "scripts").mkdir()
     (tmp_path / "schemas").mkdir()
-    shutil.copy(ROOT / "scripts" / "build_kind_schemas.py", tmp_path / "scripts")
+    for script in ("build_kind_schemas.py", "schema_parts.py"):
+        shutil.copy(ROOT / "scripts" / script, tmp_path / "scripts")
     script = [sys.executable, "scripts/build_kind_schemas.py"]
     subprocess.run(script, cwd=tmp_path, check=True, capture_output=True)
     assert sorted(p.name for p in (tmp_path / "schemas").iterdir()) == sorted(FILES)
