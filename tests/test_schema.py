@@ -68,6 +68,8 @@ def test_the_schema_check_fails_on_a_hand_edit_and_names_the_command(tmp_path: P
     (tmp_path / "schemas").mkdir()
     script = tmp_path / "scripts" / "build_schema.py"
     script.write_text((ROOT / "scripts" / "build_schema.py").read_text())
+    parts = ROOT / "scripts" / "schema_parts.py"
+    (tmp_path / "scripts" / "schema_parts.py").write_text(parts.read_text())
     edited = json.loads((ROOT / "schemas" / "pal.schema.json").read_text())
     edited["description"] = "edited by hand"
     target = tmp_path / "schemas" / "pal.schema.json"
