@@ -7,8 +7,9 @@ reference other kinds. The planner, the applier, the client and the reference ch
 through this table; what only one kind does is that kind's own small hook (for PALs: the
 conferencing fields go in a request of their own, and a 409 means unpublished PAL Maker edits).
 
-Today one kind is managed (PALs); faces, objectives, guardrails and documents are read-only
-entries: pal-sync lists them to check that the ids a PAL names exist.
+Today one kind is managed (PALs); faces, objectives, guardrails, documents, tools and
+pronunciation dictionaries are read-only entries: pal-sync lists them (only when a manifest
+names one) to check that the ids a PAL names exist.
 """
 
 from __future__ import annotations
@@ -146,15 +147,33 @@ DOCUMENTS = Kind(
     first_page=0,
 )
 
+TOOLS = Kind(
+    name="tools",
+    noun="tool",
+    path="/v2/tools",
+    ids=("tool_id",),
+    # system tools (`end_call`, id = name) are valid `tool_ids` too: the list of all of them
+    listings=({"type": "all"},),
+)
+
+DICTIONARIES = Kind(
+    name="dictionaries",
+    noun="pronunciation dictionary",
+    path="/v2/pronunciation-dictionaries",
+    ids=("pronunciation_dictionary_id", "dictionary_id"),
+)
+
 #: every kind, by name; managed kinds first, in the order their creates run
-KINDS: dict[str, Kind] = {k.name: k for k in (PALS, FACES, OBJECTIVES, GUARDRAILS, DOCUMENTS)}
+KINDS: dict[str, Kind] = {
+    k.name: k for k in (PALS, FACES, OBJECTIVES, GUARDRAILS, DOCUMENTS, TOOLS, DICTIONARIES)
+}
 
 
 def _references(table: dict[str, str]) -> tuple[Reference, ...]:
     """A document's references (`fields.REFERENCES`, from the schema's `x-palsync-ref`) to the
     kinds this table lists, in the table's order of kinds (the order a PAL's missing
-    references are reported in). References to kinds not in the table yet (tools, pronunciation
-    dictionaries: `tool_ids` also names system tools such as `end_call`) are not checked."""
+    references are reported in); a reference to a kind the table does not list is not
+    checked."""
     order = list(KINDS)
     known = [(p, k) for p, k in table.items() if k in KINDS]
     return tuple(Reference(p, k) for p, k in sorted(known, key=lambda r: (order.index(r[1]), r[0])))

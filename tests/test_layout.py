@@ -73,3 +73,17 @@ def test_the_import_check_sees_every_form_of_import(tmp_path: Path) -> None:
         "palsync.diff",
         "palsync.canonical",
     }
+
+
+def test_every_package_of_the_source_tree_ships_in_the_wheel() -> None:
+    import tomllib
+
+    declared = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for init in (ROOT / "palsync").rglob("__init__.py")
+        if "__pycache__" not in init.parts
+    }
+    assert found <= declared, f"missing from [tool.setuptools] packages: {sorted(found - declared)}"
