@@ -756,3 +756,24 @@ def test_the_schemas_ship_in_the_wheel_beside_the_pal_schema() -> None:
     for file in FILES:
         assert any(Path(file).match(p) for p in patterns), file
         assert schema_path(file).parent == schema_path().parent
+
+
+@pytest.mark.parametrize(
+    ("kind", "file"),
+    [
+        ("pal", "pal.schema.json"),
+        ("tool", "tool.schema.json"),
+        ("objectives", "objectives.schema.json"),
+        ("guardrail", "guardrail.schema.json"),
+        ("dictionary", "dictionary.schema.json"),
+        ("document", "document.schema.json"),
+    ],
+)
+def test_pal_sync_schema_prints_each_kinds_schema(kind: str, file: str) -> None:
+    from click.testing import CliRunner
+
+    from palsync.cli.schema import command
+
+    result = CliRunner().invoke(command, ["--kind", kind], standalone_mode=False)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == json.loads((ROOT / "schemas" / file).read_text())
