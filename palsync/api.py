@@ -319,8 +319,13 @@ class _Task:
             return  # another thread runs it (or ran it)
         try:
             self.result = self.fn(self.item)
-        except BaseException as err:  # re-raised in the waiting thread
+        except Exception as err:  # re-raised in the waiting thread
             self.error = err
+        except BaseException as err:
+            # Ctrl-C (delivered to the main thread only) stops the thread that got it at
+            # once, as when it only waited; any other waiter still sees it
+            self.error = err
+            raise
         finally:
             self.done.set()
 
@@ -699,7 +704,10 @@ class TavusClient:
         whatever its size; HTTP stays bounded by the request slots."""
         tasks = [_Task(fn, item) for item in items]
         for task in tasks:
-            self._pool.submit(task.run)
+            try:
+                self._pool.submit(task.run)
+            except RuntimeError:  # the pool is shut down (client closed): the caller runs them
+                break
 
         def wait() -> list[R]:
             for task in tasks:
@@ -857,13 +865,13 @@ class TavusClient:
         )
         if len(pages) == 1:
             return pages[0]
-        seen: set[str] = set()
+        seen: set[tuple[str, str]] = set()
         merged = []
         for item in (item for listing in pages for item in listing):
-            ident = kind.id_of(item)
-            if ident is None or ident not in seen:
+            idents = {(n, str(item[n])) for n in kind.ids if item.get(n)}
+            if not idents or not idents <= seen:  # an item none of whose ids was seen yet
                 merged.append(item)
-                seen.add(ident or "")
+                seen |= idents
         return merged
 
     def get(self, kind: Kind, item_id: str) -> dict[str, Any] | None:

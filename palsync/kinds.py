@@ -126,7 +126,7 @@ OBJECTIVES = Kind(
     name="objectives",
     noun="objectives",
     path="/v2/objectives",
-    ids=("objectives_id", "uuid"),
+    ids=("objectives_id",),
     missing="objectives {id} do not exist in the account",
 )
 
@@ -202,5 +202,5 @@ def referenced_ids(ref: Reference, body: Mapping[str, Any]) -> list[Any]:
     if value is None or value == "":
         return []
     if isinstance(value, list):
-        return [v for v in value if v not in (None, "")]
+        return [v for v in value if v is not None]  # "" is an id the account lacks too
     return [value]
