@@ -34,7 +34,9 @@ def write_atomic(
     its mode, a new one gets 0o666 less the umask). `durable`: fsync the file before the rename
     and the directory after it, so the new content survives a power cut (False for caches and
     hints, which can be rebuilt). Errors are raised; the target is then unchanged."""
-    target = os.fspath(path)
+    # through a symbolic link, never over it: a linked lock (`palsync.lock -> envs/prod.lock`)
+    # stays a link to the file that is updated
+    target = os.path.realpath(os.fspath(path))
     payload = data.encode("utf-8") if isinstance(data, str) else data
     folder, name = os.path.split(target)
     folder = folder or "."
@@ -45,7 +47,12 @@ def write_atomic(
     # `mode` only after the content is in place
     fd, tmp = _create(folder, name, 0o666 if mode is None else mode)
     try:
-        with os.fdopen(fd, "wb") as out:
+        try:
+            out = os.fdopen(fd, "wb")
+        except BaseException:
+            os.close(fd)
+            raise
+        with out:
             out.write(payload)
             out.flush()
             if durable:

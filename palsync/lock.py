@@ -289,8 +289,9 @@ def clean_temp_files(path: str | Path) -> list[Path]:
     """Remove the temporary files a writer of this lock left when it was killed mid-write
     (`.palsync.lock.XXXX.tmp`, which `git add pals/` would otherwise commit). Only for a
     caller that holds the apply guard of this lock (apply, import, `save`): nobody else can be
-    writing one of them then. Returns what was removed."""
-    file = Path(path)
+    writing one of them then. Returns what was removed. A symlinked lock's temporary files are
+    beside the file it links to (the atomic writer writes through the link)."""
+    file = Path(os.path.realpath(path))
     prefix = temp_prefix(file.name)
     removed = []
     try:

@@ -343,9 +343,9 @@ def normalise(document: dict[str, Any]) -> tuple[dict[str, Any], tuple[tuple[str
             continue
         new = LEGACY_TOP_LEVEL.get(key)
         if new is not None:
-            aliases.append(("/" + new, "/" + key))
             if new in document:
                 continue  # both spellings: validation reports it; the current name wins
+            aliases.append(("/" + new, "/" + key))
             key = new
         body[key] = value
     layers = body.get("layers")
@@ -356,7 +356,8 @@ def normalise(document: dict[str, Any]) -> tuple[dict[str, Any], tuple[tuple[str
         for (layer, old), new in LEGACY_LAYER.items():
             section = layers.get(layer)
             if isinstance(section, dict) and old in section:
-                aliases.append((f"/layers/{layer}/{new}", f"/layers/{layer}/{old}"))
+                if new not in section:  # the current spelling wins and is where it is said
+                    aliases.append((f"/layers/{layer}/{new}", f"/layers/{layer}/{old}"))
                 renamed = {
                     (new if k == old else k): v
                     for k, v in section.items()

@@ -574,6 +574,13 @@ def _duplicate_pins(manifests: Sequence[Manifest]) -> list[Problem]:
     return problems
 
 
+#: where a manifest may write its name: checked as a name (every suspicious character), not as
+#: an ordinary value
+NAME_POINTERS = frozenset(
+    {"/pal_name", *("/" + old for old, new in LEGACY_TOP_LEVEL.items() if new == "pal_name")}
+)
+
+
 def _hidden_text_problems(m: Manifest) -> list[Problem]:
     """Warnings for text that does not read as it is: bidi controls and invisible characters
     in `pal_name` or in any key, bidi controls anywhere, and a `pal_name` not in NFC."""
@@ -604,13 +611,15 @@ def _hidden_text_problems(m: Manifest) -> list[Problem]:
         elif isinstance(value, list):
             for i, v in enumerate(value):
                 walk(v, f"{pointer}/{i}")
-        elif isinstance(value, str) and pointer != "/pal_name":
+        elif isinstance(value, str) and pointer not in NAME_POINTERS:
             chars = [] if value.isascii() else suspicious(value, only=BIDI)
             if chars:
                 warn(pointer, "the value", chars)
 
     walk(m.raw, "")
-    name = m.raw.get("pal_name")
+    # the name, written as `pal_name` or as the legacy `persona_name` (the body has it renamed;
+    # /pal_name locates at whichever key the file has)
+    name = m.body.get("pal_name")
     if isinstance(name, str):
         chars = suspicious(name)
         if chars:
