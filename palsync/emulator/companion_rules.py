@@ -121,8 +121,12 @@ def need_url(value: Any, where: str, schemes: tuple[str, ...] = ("https",)) -> N
     if not isinstance(value, str):
         raise bad_request(f"Invalid value for '{where}': expected a URL")
     # a placeholder in the path is not a host problem: check the URL with it filled in
-    parts = urlsplit(PLACEHOLDER.sub("x", value))
-    if parts.scheme not in schemes or not parts.hostname:
+    try:
+        parts = urlsplit(PLACEHOLDER.sub("x", value))
+        host = parts.hostname
+    except ValueError:  # a malformed host (`https://[`): never quoted back (it may hold a password)
+        raise bad_request(f"Invalid value for '{where}': expected a URL") from None
+    if parts.scheme not in schemes or not host:
         raise bad_request(f"Invalid value for '{where}': expected an {' or '.join(schemes)} URL")
 
 
@@ -148,7 +152,11 @@ def check_objectives(objectives: dict[str, Any]) -> None:
         where = f"data[{index}]"
         item = need_object(item, where)
         name = item.get("objective_name")
-        if not isinstance(name, str) or len(name) > NAME_LIMIT or not OBJECTIVE_NAME.match(name):
+        if (
+            not isinstance(name, str)
+            or len(name) > NAME_LIMIT
+            or not OBJECTIVE_NAME.fullmatch(name)
+        ):
             raise bad_request(
                 f"Invalid value for '{where}.objective_name': letters, digits and underscores, "
                 f"at most {NAME_LIMIT}"
@@ -204,7 +212,8 @@ def _check_objective(item: dict[str, Any], where: str, names: list[str]) -> None
 
 def fill_objective_defaults(objectives: dict[str, Any]) -> None:
     """Each item gets `confirmation_mode: auto` and `modality: verbal` when it has none."""
-    for item in objectives.get("data", []):
+    items = objectives.get("data")
+    for item in items if isinstance(items, list) else ():
         if isinstance(item, dict):
             item.setdefault("confirmation_mode", "auto")
             item.setdefault("modality", "verbal")
@@ -217,7 +226,7 @@ def check_guardrail(guardrail: dict[str, Any], where: str = "") -> None:
     """One guardrail: an individual one, or an item of a legacy set (`where` names it)."""
     prefix = f"{where}." if where else ""
     name = guardrail.get("guardrail_name")
-    if not isinstance(name, str) or len(name) > NAME_LIMIT or not GUARDRAIL_NAME.match(name):
+    if not isinstance(name, str) or len(name) > NAME_LIMIT or not GUARDRAIL_NAME.fullmatch(name):
         raise bad_request(
             f"Invalid value for '{prefix}guardrail_name': letters, digits and underscores, "
             f"at most {NAME_LIMIT}"
@@ -237,7 +246,7 @@ def check_guardrail(guardrail: dict[str, Any], where: str = "") -> None:
     if tags is not None:
         need_strings(tags, f"{prefix}tags", limit=MAX_TAGS)
         for tag in tags:
-            if not TAG.match(tag) or len(tag) > TAG_LIMIT:
+            if not TAG.fullmatch(tag) or len(tag) > TAG_LIMIT:
                 raise bad_request(
                     f"Invalid tag '{tag}': letters, digits, '_', '-' and spaces, "
                     f"at most {TAG_LIMIT}"
@@ -292,7 +301,8 @@ def check_dictionary(dictionary: dict[str, Any]) -> None:
 
 def fill_dictionary_defaults(dictionary: dict[str, Any]) -> None:
     """Each rule gets `case_sensitive: false` and `word_boundaries: true` when it has none."""
-    for rule in dictionary.get("rules") or []:
+    rules = dictionary.get("rules")
+    for rule in rules if isinstance(rules, list) else ():
         if isinstance(rule, dict):
             rule.setdefault("case_sensitive", False)
             rule.setdefault("word_boundaries", True)

@@ -14,7 +14,7 @@ from typing import Any
 import jsonpatch
 import jsonpointer
 
-from palsync.emulator.rules import ApiFailure, bad_request
+from palsync.emulator.rules import MAX_DEPTH, ApiFailure, bad_request, too_deep
 
 PATCH_OPS = {"add", "remove", "replace", "copy", "move", "test"}
 
@@ -24,7 +24,8 @@ def check_patch_format(ops: Any) -> list[dict[str, Any]]:
     plain JSON object sent to a JSON Patch endpoint gets this too)."""
     ok = isinstance(ops, list) and all(
         isinstance(op, dict)
-        and op.get("op") in PATCH_OPS
+        and isinstance(op.get("op"), str)
+        and op["op"] in PATCH_OPS
         and isinstance(op.get("path"), str)
         and (op["path"] == "" or op["path"].startswith("/"))
         and (op["op"] not in ("add", "replace", "test") or "value" in op)
@@ -37,8 +38,11 @@ def check_patch_format(ops: Any) -> list[dict[str, Any]]:
 
 
 def refuse_read_only(ops: list[dict[str, Any]], read_only: frozenset[str]) -> None:
-    """A 400 for an op whose path (or `from`) starts at a read-only top-level field."""
+    """A 400 for an op whose path (or `from`) starts at a read-only top-level field, or that
+    writes the whole document (path ""), read-only fields included."""
     for op in ops:
+        if op["path"] == "" and op["op"] != "test":
+            raise bad_request("The document root cannot be replaced; patch its fields")
         for pointer in (op["path"], op.get("from")):
             root = pointer.split("/")[1] if isinstance(pointer, str) and pointer else ""
             if root in read_only:
@@ -70,4 +74,6 @@ def apply_ops(
             after(op, result)
     if not isinstance(result, dict):
         raise ApiFailure(422, {"message": "Invalid JSON patch format"})
+    if too_deep(result):
+        raise bad_request(f"The patched document would nest more than {MAX_DEPTH} levels")
     return result

@@ -433,3 +433,21 @@ def legacy_path(path: str) -> str:
     if len(parts) > 3 and parts[1] == "layers" and parts[2] == "conversational_flow":
         parts[3] = LEGACY_FLOW.get(parts[3], parts[3])
     return "/".join(parts)
+
+
+#: the deepest a request body or a patched document may nest (the documents of the API nest a
+#: handful of levels; a server that deep-copies what it stores must refuse more, not fail later)
+MAX_DEPTH = 64
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether `value` nests containers more than `limit` levels (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth >= limit:
+                return True
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+    return False

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from palsync.emulator.faults import FaultRule, Faults, RequestLog
-from palsync.emulator.rules import ApiFailure, bad_request, mask_secrets
+from palsync.emulator.rules import MAX_DEPTH, ApiFailure, bad_request, mask_secrets, too_deep
 from palsync.emulator.store import Store
 
 Response = tuple[int, Any]
@@ -85,9 +85,12 @@ class Handler(BaseHTTPRequestHandler):
         if not raw:
             return None
         try:
-            return json.loads(raw)
-        except ValueError:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):
             raise bad_request("Request body is not valid JSON") from None
+        if too_deep(body):
+            raise bad_request(f"Request body nests more than {MAX_DEPTH} levels")
+        return body
 
     def _handle(self, method: str) -> None:
         emulator = self.server.emulator

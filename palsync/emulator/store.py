@@ -518,9 +518,9 @@ class Store(Companions, Tools, Skills):
                 raise bad_request("layers.conferencing requires pipeline_mode full")
             username = conferencing.get("username")
             if username is not None:
-                if len(username) < 2 or not USERNAME.match(username):
+                if len(username) < 2 or not USERNAME.fullmatch(username):
                     raise bad_request("Invalid conferencing username")
-                if RESERVED_USERNAME.match(username):
+                if RESERVED_USERNAME.fullmatch(username):
                     raise bad_request("Username is reserved.")
                 for other_id in self.user_ids:
                     other = self.pals[other_id]["doc"].get("layers", {}).get("conferencing", {})

@@ -51,7 +51,7 @@ def check_tool(tool: dict[str, Any]) -> None:
     """A whole tool document (a create body, or a stored tool with a PATCH applied; read-only
     fields are the caller's to refuse in bodies)."""
     name = tool.get("name")
-    if not isinstance(name, str) or not TOOL_NAME.match(name):
+    if not isinstance(name, str) or not TOOL_NAME.fullmatch(name):
         raise bad_request(
             "Invalid tool name: 1–64 letters, digits and underscores, not starting with a digit"
         )
