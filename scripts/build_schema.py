@@ -35,6 +35,7 @@ from schema_parts import (  # noqa: E402
     open_obj,
     s,
     secret,
+    write_or_check,
 )
 
 from palsync.fieldspec import (  # noqa: E402
@@ -710,24 +711,12 @@ def outputs() -> dict[Path, str]:
 def main() -> int:
     """Write the schema and palsync/_fields.py; with `--check`, only compare them with the files
     (exit 1 if one differs)."""
-    files = outputs()
-    if "--check" in sys.argv:
-        stale = [
-            out
-            for out, text in files.items()
-            if (out.read_text(encoding="utf-8") if out.exists() else "") != text
-        ]
-        for out in stale:
-            print(
-                f"{out.relative_to(ROOT)} differs from what scripts/build_schema.py generates: "
-                "edit scripts/build_schema.py (not the generated file), then run "
-                "`python scripts/build_schema.py && python scripts/gen_fast_validator.py`"
-            )
-        return 1 if stale else 0
-    for out, text in files.items():
-        out.write_text(text, encoding="utf-8")
-        print(f"wrote {out.relative_to(ROOT)}")
-    return 0
+    return write_or_check(
+        outputs(),
+        ROOT,
+        "scripts/build_schema.py",
+        "`python scripts/build_schema.py && python scripts/gen_fast_validator.py`",
+    )
 
 
 if __name__ == "__main__":

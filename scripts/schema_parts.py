@@ -4,6 +4,8 @@ annotation names themselves are palsync.fieldspec's (the code that reads them ba
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 from palsync.fieldspec import SECRET
@@ -92,3 +94,24 @@ def secret(desc: str) -> dict[str, Any]:
 
 
 TAG = {"type": "string", "minLength": 1, "maxLength": 64, "description": "A tag."}
+
+
+def write_or_check(files: dict[Path, str], root: Path, script: str, then: str) -> int:
+    """Write the generated `files`; with `--check` on the command line, only compare them with
+    what is committed and exit 1 naming each one that differs (`then`: what to run to fix it)."""
+    if "--check" in sys.argv:
+        stale = [
+            out
+            for out, text in files.items()
+            if (out.read_text(encoding="utf-8") if out.exists() else "") != text
+        ]
+        for out in stale:
+            print(
+                f"{out.relative_to(root)} differs from what {script} generates: edit {script} "
+                f"(not the generated file), then run {then}"
+            )
+        return 1 if stale else 0
+    for out, text in files.items():
+        out.write_text(text, encoding="utf-8")
+        print(f"wrote {out.relative_to(root)}")
+    return 0
