@@ -1202,3 +1202,17 @@ def test_concurrent_creates_keep_names_unique(emulator: Emulator, api_key: str) 
     assert all(distinct == 200 for distinct, _ in results)
     assert sorted(same for _, same in results) == [200] + [400] * 63, "one name, one tool"
     assert len(emulator.store.list_tools("user")) == 1 + 64 + 1
+
+
+def test_a_deleted_tool_is_detached_from_a_pal_that_is_still_committing(
+    emulator: Emulator, http: httpx.Client
+) -> None:
+    """§1g: a deleted tool is detached from every PAL, a PAL still landing (slow commit)
+    included: for the server it exists already."""
+    tool_id = ok(http.post("/v2/tools", json=tool_body("doomed")))["tool_id"]
+    emulator.store.commit_delay = 0.5
+    pal_id = create_pal(http, tool_ids=[tool_id, "end_call"])
+    assert http.get(f"/v2/pals/{pal_id}").status_code == 404, "still committing"
+    assert http.delete(f"/v2/tools/{tool_id}").status_code == 204
+    emulator.store.settle(wait=True)
+    assert pal(http, pal_id)["tool_ids"] == ["end_call"]

@@ -64,6 +64,9 @@ class Companions:
     #: seconds between two crawls of one document (§1f: 1 h); tests may shorten it
     recrawl_cooldown: float = RECRAWL_COOLDOWN
 
+    def pal_entries(self) -> list[dict[str, Any]]:  # the store's (committing PALs included)
+        raise NotImplementedError
+
     # -------------------------------------------------------------------------- objectives
 
     def list_objectives(self) -> list[dict[str, Any]]:
@@ -297,7 +300,7 @@ class Companions:
             if gid in self.guardrail_sets:
                 for item in self.guardrail_sets.pop(gid)["data"]:
                     self.guardrails.pop(item["uuid"], None)
-                for entry in self.pals.values():
+                for entry in self.pal_entries():
                     if entry["doc"].get("guardrails_id") == gid:
                         del entry["doc"]["guardrails_id"]
             elif gid in self.guardrails:

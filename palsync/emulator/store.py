@@ -430,6 +430,12 @@ class Store(Companions, Tools, Skills):
                 return left
             time.sleep(max(0.0, later - moment) + 0.001)
 
+    def pal_entries(self) -> list[dict[str, Any]]:
+        """Every PAL's stored entry, those still committing (`commit_delay`) included: what a
+        server-side cascade (a deleted tool detached, a deleted set scrubbed) must reach, since
+        the PAL exists for the server already. Call with the lock held."""
+        return [*self.pals.values(), *(entry for _, _, entry in self._committing)]
+
     def user_pals(self, *, with_lease: bool = False) -> list[dict[str, Any]]:
         """Stored user PALs, unmasked, with their ids (for tests: count, duplicates); the PAL
         that holds pal-sync's account lease only when asked for. PALs still committing

@@ -32,6 +32,9 @@ class Tools:
     tools: dict[str, dict[str, Any]]
     dirty: bool
 
+    def pal_entries(self) -> list[dict[str, Any]]:  # the store's (committing PALs included)
+        raise NotImplementedError
+
     def list_tools(self, kind: str) -> list[dict[str, Any]]:
         if kind not in ("user", "system", "all"):
             raise bad_request("type must be one of user, system, all")
@@ -104,7 +107,7 @@ class Tools:
             if tool.get("is_system_tool"):
                 raise bad_request("Bad Request. Cannot delete system tools")
             del self.tools[tool_id]
-            for entry in self.pals.values():
+            for entry in self.pal_entries():
                 ids = entry["doc"].get("tool_ids")
                 if isinstance(ids, list) and tool_id in ids:
                     entry["doc"]["tool_ids"] = [i for i in ids if i != tool_id]
