@@ -149,3 +149,9 @@ def test_validating_objectives_of_the_wrong_type_answers_invalid_not_a_500(
 ) -> None:
     answer = http.post("/v2/objectives/validate", json={"data": 5})
     assert answer.status_code == 200 and answer.json()["valid"] is False
+
+
+def test_an_api_delivery_needs_a_url(http: httpx.Client) -> None:
+    """1g / 11c: `api: {url, method, …}`."""
+    body = {"name": "nourl", "description": "d", "delivery": {"api": {}}}
+    assert http.post("/v2/tools", json=body).status_code == 400

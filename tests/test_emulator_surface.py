@@ -581,7 +581,11 @@ def test_tools_registry_writes(http: httpx.Client, emulator: Emulator, tmp_path:
     state = tmp_path / "state.json"
     with Emulator(state_file=state) as emu:
         emu.store.create_tool(
-            {"name": "keep", "description": "k", "delivery": {"api": {"auth": auth}}}
+            {
+                "name": "keep",
+                "description": "k",
+                "delivery": {"api": {"url": "https://x.example", "auth": auth}},
+            }
         )
     text = state.read_text()
     assert "pw-secret-1" not in text and "tool-token-seeded" not in text

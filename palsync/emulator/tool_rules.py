@@ -133,8 +133,8 @@ def _check_delivery(delivery: Any, declared: set[str], *, post_call: bool) -> No
 
 
 def _check_api(api: dict[str, Any], declared: set[str]) -> None:
-    if given(api.get("url")):
-        need_url(api["url"], "delivery.api.url")
+    # 1g / 11c: `api: {url, method, …}`: an API delivery goes somewhere
+    need_url(api.get("url"), "delivery.api.url")
     method = api.get("method")
     if given(method):
         need_enum(method, TOOL_METHODS, "delivery.api.method")
