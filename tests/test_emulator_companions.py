@@ -1216,3 +1216,30 @@ def test_a_deleted_tool_is_detached_from_a_pal_that_is_still_committing(
     assert http.delete(f"/v2/tools/{tool_id}").status_code == 204
     emulator.store.settle(wait=True)
     assert pal(http, pal_id)["tool_ids"] == ["end_call"]
+
+
+def test_the_documents_list_honours_its_documented_filters(http: httpx.Client) -> None:
+    """§1f: `status`, `name_or_uuid`, `tags=a,b`, `sort`; a filter narrows the count too."""
+    made = [
+        ok(http.post("/v2/documents", json={"document_url": url, "document_name": name, "tags": t}))
+        for url, name, t in [
+            ("https://a.example/faq.pdf", "Zebra handbook", ["zebra-public"]),
+            ("https://b.example/price.pdf", "Quokka prices", ["quokka-internal"]),
+        ]
+    ]
+
+    def listed(**params: str) -> list[str]:
+        body = ok(http.get("/v2/documents", params={"limit": 100, **params}))
+        assert body["total_count"] == len(body["data"])
+        return [d["document_id"] for d in body["data"]]
+
+    ids = [d["document_id"] for d in made]
+    assert listed(name_or_uuid="ZEBRA") == [ids[0]]
+    assert listed(name_or_uuid=ids[1]) == [ids[1]]
+    assert set(listed(tags="quokka-internal,zebra-public")) == set(ids)
+    assert listed(tags="quokka-internal") == [ids[1]]
+    assert set(ids) <= set(listed(status="started"))
+    assert listed(status="nonsense") == []
+    everything = listed(sort="ascending")
+    assert listed(sort="descending") == list(reversed(everything))
+    refused(http.get("/v2/documents", params={"sort": "sideways"}))

@@ -50,6 +50,34 @@ def _page(items: list[Any], query: dict[str, list[str]], cap: int, base: int) ->
     return {"data": items[start : start + limit], "total_count": len(items)}
 
 
+def _filter_documents(docs: list[dict[str, Any]], query: dict[str, list[str]]) -> list[Any]:
+    """The documents list's filters (tavus-api.md 1f): `status` (exact), `name_or_uuid` (an
+    exact id, or part of the name, any case), `tags=a,b` (a document with any of them), `sort`
+    (`ascending` or `descending` by creation; as created when absent)."""
+    status = (query.get("status") or [""])[0]
+    if status:
+        docs = [d for d in docs if d.get("status") == status]
+    needle = (query.get("name_or_uuid") or [""])[0]
+    if needle:
+        docs = [
+            d
+            for d in docs
+            if needle in (d.get("document_id"), d.get("uuid"))
+            or needle.casefold() in str(d.get("document_name") or "").casefold()
+        ]
+    tags = {t for t in (query.get("tags") or [""])[0].split(",") if t}
+    if tags:
+        docs = [d for d in docs if tags & set(d.get("tags") or [])]
+    order = (query.get("sort") or [""])[0]
+    if order not in ("", "ascending", "descending"):
+        raise bad_request("sort must be ascending or descending")
+    if order:
+        docs = sorted(docs, key=lambda d: str(d.get("created_at") or ""))
+        if order == "descending":  # the exact reverse, ties included
+            docs.reverse()
+    return docs
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out as separate writes
@@ -402,7 +430,7 @@ class Emulator:
             return 200, _page(s.list_guardrails(individual), q, self.page_cap, base)
 
         def documents(q: Any, _b: Any) -> Response:
-            result = _page(s.list_documents(), q, self.page_cap, 0)
+            result = _page(_filter_documents(s.list_documents(), q), q, self.page_cap, 0)
             result["page"] = max(0, _int(q, "page", 0))
             result["limit"] = max(1, min(_int(q, "limit", 10), self.page_cap))
             return 200, result
