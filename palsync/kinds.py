@@ -2,10 +2,12 @@
 
 A kind declares its endpoints, the fields that hold its id and its name, how its list pages
 (which page comes first, which listings make up the whole), how it is patched (JSON Patch or a
-plain partial JSON body, tavus-api.md §11c), its secret fields, and which fields of its documents
-reference other kinds. The planner, the applier, the client and the reference checks work
-through this table; what only one kind does is that kind's own small hook (for PALs: the
-conferencing fields go in a request of their own, and a 409 means unpublished PAL Maker edits).
+plain partial JSON body, tavus-api.md §11c), and which fields of its documents reference other
+kinds (a PAL's secret fields are the schema's annotations, `fields.SECRET_POINTERS`; a kind gets
+a field of its own for them when a second writable kind has secrets). The planner, the applier,
+the client and the reference checks work through this table; what only one kind does is that
+kind's own small hook (for PALs: the conferencing fields go in a request of their own, and a 409
+means unpublished PAL Maker edits).
 
 Today one kind is managed (PALs); faces, objectives, guardrails, documents, tools and
 pronunciation dictionaries are read-only entries: pal-sync lists them (only when a manifest
@@ -19,7 +21,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Literal
 
-from palsync.fields import CONFERENCING_PREFIX, REFERENCES, SECRET_POINTERS, split_pointer
+from palsync.fields import CONFERENCING_PREFIX, REFERENCES, split_pointer
 
 PatchStyle = Literal["json-patch", "merge"]
 
@@ -58,18 +60,14 @@ class Kind:
     ids: tuple[str, ...]
     #: the field adoption by name reads (None: this kind is never adopted by name)
     name_field: str | None = None
-    #: managed by pal-sync (manifests, plan, apply), or only listed for reference checks
-    writable: bool = False
     patch: PatchStyle = "json-patch"
     #: the query of each listing that together make up the whole list (guardrails: two)
     listings: tuple[Mapping[str, str], ...] = ({},)
     #: the number of the first page (tavus-api.md 4: some lists page from 0)
     first_page: int = 1
     #: the client method that lists this kind when plain paging is not enough (faces: stock
-    #: faces come only with another filter); it takes `expected` like `TavusClient.list_kind`
+    #: faces come only with another filter); it is called with no arguments
     lister: str | None = None
-    #: JSON pointers of secret fields (never shown, never read back)
-    secrets: frozenset[str] = frozenset()
     #: fields that reference other kinds, in the order their problems are reported
     references: tuple[Reference, ...] = ()
     #: the reason a reference to a missing item blocks its referrer ({id} is replaced)
@@ -101,9 +99,7 @@ PALS = Kind(
     path="/v2/pals",
     ids=("pal_id", "persona_id"),
     name_field="pal_name",
-    writable=True,
     listings=({"pal_type": "user"},),
-    secrets=SECRET_POINTERS,
     references=(),  # set below, once the table knows which kinds exist
     own_request=CONFERENCING_PREFIX,
     conflict=(

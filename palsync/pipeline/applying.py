@@ -9,7 +9,6 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from palsync import lock as lockfile
 from palsync.apply import Applier, LockWriter, Outcome
@@ -19,7 +18,7 @@ from palsync.lease import DEFAULT_TTL, DEFAULT_WAIT, Lease
 from palsync.pipeline.loading import load_desired
 from palsync.pipeline.planfile import check_binding, load_plan, saved_options, stale_reasons
 from palsync.pipeline.planning import check_keys, make_plan
-from palsync.pipeline.session import Notice, Where, account_binding, exclusive, open_client
+from palsync.pipeline.session import Notice, Where, account_binding, exclusive, ignore, open_client
 from palsync.plan import Plan
 from palsync.settings import env_number
 
@@ -60,17 +59,13 @@ class ApplyResult:
         return [o for o in self.outcomes if o.failed or o.result == "skipped"]
 
 
-def _ignore(_value: Any) -> None:
-    pass
-
-
 def run_apply(
     request: ApplyRequest,
     *,
     approve: Callable[[Plan], bool],
-    show_plan: Callable[[Plan], None] = _ignore,
-    progress: Callable[[Outcome], None] = _ignore,
-    notice: Notice = _ignore,
+    show_plan: Callable[[Plan], None] = ignore,
+    progress: Callable[[Outcome], None] = ignore,
+    notice: Notice = ignore,
 ) -> ApplyResult:
     """Apply `request`. `show_plan` sees the plan before anything is written; `approve` is
     asked (unless `auto_approve`, or a saved plan, which was reviewed when it was made) when
@@ -156,7 +151,7 @@ def run_apply(
             return ApplyResult(plan, applier.run())
 
 
-def take_lease(client: Client, emulator: bool, wait: float, notice: Notice = _ignore) -> Lease:
+def take_lease(client: Client, emulator: bool, wait: float, notice: Notice = ignore) -> Lease:
     """Take this account's apply lease (DESIGN 14), after checking that the server honours
     JSON Patch `test`; waits up to `wait` seconds for another holder."""
     from palsync.cache import cache_root

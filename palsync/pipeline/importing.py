@@ -14,15 +14,11 @@ from palsync.errors import UsageError
 from palsync.fields import is_user_pal
 from palsync.importer import import_one, safe_pal_id, shared_names, unique_key
 from palsync.pipeline.loading import register_directory_secrets
-from palsync.pipeline.session import Notice, Where, exclusive, open_client
+from palsync.pipeline.session import Notice, Where, exclusive, ignore, open_client
 from palsync.textsafe import visible
 
 #: the file forms of one key's manifest
 FORMS = (".yaml", ".yml", ".md")
-
-
-def _ignore(_line: str) -> None:
-    pass
 
 
 def run_import(
@@ -31,8 +27,8 @@ def run_import(
     *,
     force: bool = False,
     markdown: bool = False,
-    say: Notice = _ignore,
-    notice: Notice = _ignore,
+    say: Notice = ignore,
+    notice: Notice = ignore,
 ) -> int:
     """Import `pal_ids` (none: every live user PAL); returns how many were imported. `say`
     hears what was written (the CLI's stdout), `notice` what was skipped and what to do next

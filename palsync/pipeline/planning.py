@@ -13,17 +13,13 @@ from palsync.errors import UsageError
 from palsync.kinds import PALS, Kind, referenced_kinds
 from palsync.lock import Lock
 from palsync.manifest import Manifest
-from palsync.pipeline.session import Notice, Where
+from palsync.pipeline.session import Notice, Where, ignore
 from palsync.plan import Desired, Plan, Refs, build, matches, missing_pins, prepare
 
 if TYPE_CHECKING:
     from palsync.lease import Lease
 
 Live = list[dict[str, Any]]
-
-
-def _ignore(_line: str) -> None:
-    pass
 
 
 def start_fetch(
@@ -150,7 +146,7 @@ def plan_directory(
     recreate: tuple[str, ...] = (),
     resend_secrets: bool = False,
     strict: bool = False,
-    notice: Notice = _ignore,
+    notice: Notice = ignore,
 ) -> tuple[Plan, dict[str, str]]:
     """The whole of `plan`: load and validate the manifests, read the account, plan. Returns
     the plan and the account it was made against (for a plan file). Writes nothing."""

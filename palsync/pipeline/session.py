@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from palsync.client import Client
 from palsync.errors import LockError
@@ -20,8 +21,8 @@ EMULATOR_STATE = Path(".palsync") / "emulator.json"
 Notice = Callable[[str], None]
 
 
-def _ignore(_line: str) -> None:
-    pass
+def ignore(*_said: Any) -> None:
+    """The callback that hears nothing: the default of every pipeline callback."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def exclusive(lock: Path, directory: str) -> Iterator[None]:
 
 @contextlib.contextmanager
 def open_client(
-    where: Where, *, notice: Notice = _ignore, concurrency: int = 16
+    where: Where, *, notice: Notice = ignore, concurrency: int = 16
 ) -> Iterator[Client]:
     """A TavusClient for the run; with `where.emulator`, one started in this process first.
     `notice` hears retries and rate limiting (and, with `where.verbose`, every request)."""
